@@ -1,0 +1,5 @@
+"""The shipnav code location: one explicit Definitions object."""
+
+import dagster as dg
+
+defs = dg.Definitions()

@@ -1,0 +1,129 @@
+"""Run the ShipStation and NAV emulators on loopback, each in a uvicorn server on its own thread."""
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import quote
+
+import uvicorn
+from starlette.applications import Starlette
+
+from shipnav_dagster.sandbox.state import (
+    SANDBOX_NAV_COMPANY,
+    SANDBOX_NAV_INSTANCE,
+    SANDBOX_NAV_TENANT,
+    SandboxWorld,
+)
+
+
+def nav_service_root(base_url: str) -> str:
+    company = quote(SANDBOX_NAV_COMPANY, safe="")
+    return f"{base_url}/{SANDBOX_NAV_INSTANCE}/ODataV4/Company('{company}')"
+
+
+class _ThreadedServer:
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="shipnav-sandbox", daemon=True)
+
+    def start(self) -> int:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("sandbox server did not start (is the port free?)")
+            time.sleep(0.01)
+        sock: socket.socket = self.server.servers[0].sockets[0]
+        return int(sock.getsockname()[1])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class SandboxServers:
+    """Both emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting."""
+
+    def __init__(
+        self, world: SandboxWorld, host: str = "127.0.0.1", shipstation_port: int = 0, nav_port: int = 0
+    ) -> None:
+        from shipnav_dagster.sandbox.nav_app import create_app as create_nav_app
+        from shipnav_dagster.sandbox.shipstation_app import create_app as create_shipstation_app
+
+        self.host = host
+        self.shipstation_app = create_shipstation_app(world)
+        self.nav_app = create_nav_app(world)
+        self._ss = _ThreadedServer(self.shipstation_app, host, shipstation_port)
+        self._nav = _ThreadedServer(self.nav_app, host, nav_port)
+        self.shipstation_port = 0
+        self.nav_port = 0
+
+    @property
+    def world(self) -> SandboxWorld:
+        return self.shipstation_app.state.world
+
+    @world.setter
+    def world(self, world: SandboxWorld) -> None:
+        self.shipstation_app.state.world = world
+        self.nav_app.state.world = world
+
+    def start(self) -> "SandboxServers":
+        self.shipstation_port = self._ss.start()
+        self.nav_port = self._nav.start()
+        return self
+
+    def stop(self) -> None:
+        self._ss.stop()
+        self._nav.stop()
+
+    @property
+    def shipstation_url(self) -> str:
+        return f"http://{self.host}:{self.shipstation_port}"
+
+    @property
+    def nav_base_url(self) -> str:
+        return f"http://{self.host}:{self.nav_port}"
+
+    @property
+    def nav_odata_url(self) -> str:
+        return nav_service_root(self.nav_base_url)
+
+    @property
+    def nav_token_url(self) -> str:
+        return f"{self.nav_base_url}/{SANDBOX_NAV_TENANT}/oauth2/v2.0/token"
+
+    def env(self, nav_auth: str = "oauth2") -> dict[str, str]:
+        """The environment that points shipnav at these servers (sandbox credentials only)."""
+        world = self.world
+        env = {
+            "SHIPSTATION_API_URL": self.shipstation_url,
+            "SHIPSTATION_API_KEY": world.shipstation.api_key,
+            "SHIPSTATION_API_SECRET": world.shipstation.api_secret,
+            "NAV_ODATA_URL": self.nav_odata_url,
+            "NAV_AUTH": nav_auth,
+            "NAV_TRACKING_MAX_LENGTH": str(world.nav.tracking_max_length),
+        }
+        if nav_auth == "oauth2":
+            env.update(
+                NAV_TOKEN_URL=self.nav_token_url,
+                NAV_CLIENT_ID=world.nav.client_id,
+                NAV_CLIENT_SECRET=world.nav.client_secret,
+                NAV_SCOPE="https://api.businesscentral.dynamics.com/.default",
+            )
+        else:
+            env.update(NAV_USERNAME=world.nav.username, NAV_PASSWORD=world.nav.password)
+        return env
+
+
+@contextmanager
+def running_sandbox(world: SandboxWorld, **kwargs: object) -> Iterator[SandboxServers]:
+    servers = SandboxServers(world, **kwargs).start()  # type: ignore[arg-type]
+    try:
+        yield servers
+    finally:
+        servers.stop()

@@ -1,0 +1,146 @@
+"""In-memory state of the two emulated systems, shared by the sandbox apps, the seed and tests.
+
+Records are kept in the shape the real APIs return them (ShipStation JSON with naive Pacific
+timestamps; NAV page fields with OData names), so the apps serve them almost verbatim and tests
+can assert on exactly what a client sees.
+"""
+
+import base64
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+SANDBOX_SHIPSTATION_KEY = "sandbox-api-key"
+SANDBOX_SHIPSTATION_SECRET = "sandbox-api-secret"
+SANDBOX_NAV_CLIENT_ID = "sandbox-client-id"
+SANDBOX_NAV_CLIENT_SECRET = "sandbox-client-secret"
+SANDBOX_NAV_USERNAME = "SANDBOX"
+SANDBOX_NAV_PASSWORD = "sandbox-password"
+SANDBOX_NAV_INSTANCE = "DynamicsNAV110"
+SANDBOX_NAV_COMPANY = "CRONUS USA, Inc."
+SANDBOX_NAV_TENANT = "sandbox-tenant"
+
+
+def pacific_now() -> datetime:
+    """The current Pacific wall-clock time, naive (how ShipStation stores and returns it)."""
+    return datetime.now(PACIFIC).replace(tzinfo=None)
+
+
+def format_pacific(value: datetime) -> str:
+    """ShipStation's timestamp format: naive Pacific with 7 fractional digits."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0"
+
+
+@dataclass
+class Faults:
+    """Switchable misbehaviour of one emulated API. Counters are consumed one request at a time."""
+
+    latency_ms: float = 0.0
+    # ShipStation-style per-minute budget (0 = unlimited); NAV uses it as its 429 throttle.
+    rate_limit_per_minute: int = 0
+    fail_next: int = 0  # next N requests answer fail_status
+    fail_status: int = 500
+    fail_paths: tuple[str, ...] = ()  # only requests whose path contains one of these fail
+    throttle_next: int = 0  # next N requests answer 429 (with Retry-After / X-Rate-Limit-Reset)
+    retry_after_seconds: int = 1
+    drop_next: int = 0  # next N requests have their connection dropped without a response
+    # NAV only: the next N PATCHes find the record changed by "another user" first (409).
+    concurrent_edit_next: int = 0
+    requests_seen: int = 0
+
+    def take(self, counter: str) -> bool:
+        value = getattr(self, counter)
+        if value > 0:
+            setattr(self, counter, value - 1)
+            return True
+        return False
+
+
+@dataclass
+class RequestLog:
+    """Every request an app served: method, path, query string, status. Used by tests and bench."""
+
+    entries: list[tuple[str, str, str, int]] = field(default_factory=list)
+
+    def add(self, method: str, path: str, query: str, status: int) -> None:
+        self.entries.append((method, path, query, status))
+
+    def count(self, method: str | None = None, path_contains: str = "") -> int:
+        return sum(
+            1
+            for m, p, _q, _s in self.entries
+            if (method is None or m == method) and path_contains in p
+        )
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+@dataclass
+class ShipStationState:
+    stores: dict[int, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    shipments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    fulfillments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    webhooks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    api_key: str = SANDBOX_SHIPSTATION_KEY
+    api_secret: str = SANDBOX_SHIPSTATION_SECRET
+    rate_limit_per_minute: int = 40
+    faults: Faults = field(default_factory=Faults)
+    log: RequestLog = field(default_factory=RequestLog)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(900_000_001))
+
+    def next_id(self) -> int:
+        return next(self.ids)
+
+
+@dataclass
+class NavState:
+    # SalesOrder page (42) records keyed by No; each carries the page's OData field names.
+    sales_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # SalesOrderSalesLines (page 46) records keyed by Document_No.
+    sales_lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # PostedSalesShipment (page 130) records keyed by No.
+    posted_shipments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Shipping Agent (table 291) code -> its Shipping Agent Service codes (table 5790).
+    shipping_agents: dict[str, set[str]] = field(default_factory=dict)
+    tracking_max_length: int = 30
+    published: set[str] = field(
+        default_factory=lambda: {"SalesOrder", "PostedSalesShipment"}
+    )
+    client_id: str = SANDBOX_NAV_CLIENT_ID
+    client_secret: str = SANDBOX_NAV_CLIENT_SECRET
+    username: str = SANDBOX_NAV_USERNAME
+    password: str = SANDBOX_NAV_PASSWORD
+    token_ttl_seconds: int = 3599
+    # Issued bearer tokens -> expiry (epoch seconds). Expire them all to emulate token expiry.
+    tokens: dict[str, float] = field(default_factory=dict)
+    max_page_size: int = 1000  # NAV 2013-2018 server default (Max Page Size)
+    faults: Faults = field(default_factory=Faults)
+    log: RequestLog = field(default_factory=RequestLog)
+    versions: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def stamp(self, record: dict[str, Any]) -> None:
+        """Give a record a new row version, as any write in NAV does."""
+        record["_version"] = next(self.versions)
+
+    @staticmethod
+    def etag(record: dict[str, Any]) -> str:
+        raw = f"'{record.get('_version', 0)};{record.get('No', record.get('Line_No', ''))}'"
+        return 'W/"' + base64.b64encode(raw.encode()).decode() + '"'
+
+    def expire_tokens(self) -> None:
+        for token in self.tokens:
+            self.tokens[token] = 0.0
+
+
+@dataclass
+class SandboxWorld:
+    shipstation: ShipStationState = field(default_factory=ShipStationState)
+    nav: NavState = field(default_factory=NavState)
+    lock: threading.RLock = field(default_factory=threading.RLock)
