@@ -91,6 +91,12 @@ class ShipStationState:
     api_key: str = SANDBOX_SHIPSTATION_KEY
     api_secret: str = SANDBOX_SHIPSTATION_SECRET
     rate_limit_per_minute: int = 40
+    # Length of one rate-limit window (ShipStation: a minute); tests shrink it to a few seconds.
+    rate_window_seconds: float = 60.0
+    # Reproduce the documented envelope quirk "pages": 0 with a non-zero total.
+    report_zero_pages: bool = False
+    # Rate-limit windows per credential pair (hashed): [window start (monotonic s), requests].
+    rate_windows: dict[str, list[float]] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
     ids: itertools.count = field(default_factory=lambda: itertools.count(900_000_001))
@@ -124,6 +130,12 @@ class NavState:
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
     versions: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # False: the token endpoint still issues tokens but the OData API rejects them with 401, as BC
+    # does for an Entra app that is not registered on its "Microsoft Entra Applications" page.
+    app_registered: bool = True
+    # OData requests being served right now, and the peak, so tests can verify client concurrency caps.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def stamp(self, record: dict[str, Any]) -> None:
         """Give a record a new row version, as any write in NAV does."""

@@ -1,0 +1,648 @@
+"""Reading and writing the ledger. Every write is idempotent and safe with two concurrent writers
+on PostgreSQL (upserts use ON CONFLICT; cursors only move forward)."""
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shipnav_dagster.domain import MatchDecision, OrderInfo, ShipRecord
+from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.records import order_info_from_order, ship_record_from_payload
+
+CHUNK = 500
+RETRYABLE = ("no_order_yet", "failed", "needs_attention")
+OPEN_STATUSES = ("pending", "matched_pending", *RETRYABLE)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything in the ledger is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff for queued records: 5 min, 10, 20 ... capped at 6 hours."""
+    return min(timedelta(minutes=5) * (2 ** max(attempts - 1, 0)), timedelta(hours=6))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record_key: str
+    status: str
+    reason: str
+    nav_order_no: str | None = None
+    retry: bool = False
+
+
+@dataclass
+class UpsertResult:
+    new: list[str]
+    changed: list[str]
+    unchanged: int
+
+
+class Ledger:
+    def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or sa.create_engine(url, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            # Dagster's run worker and the demo may write at once; wait instead of failing.
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def create_all(self) -> "Ledger":
+        t.metadata.create_all(self.engine)
+        return self
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
+
+    # ShipStation records ---------------------------------------------------------------------
+
+    def upsert_records(
+        self, payloads: Iterable[tuple[str, dict[str, Any]]], *, run_id: str | None, seen_via: str
+    ) -> UpsertResult:
+        """Store labels/fulfillments before anything else happens to them (invariant 2).
+
+        A record whose payload changed (voided, re-dated) goes back to ``pending`` so the next
+        match/plan sees it; an unchanged one is left exactly as it was.
+        """
+        now = utcnow()
+        rows: dict[str, dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
+        for source, payload in payloads:
+            record = ship_record_from_payload(source, payload)
+            rows[record.record_key] = _record_row(record, payload, seen_via, now, run_id)
+        result = UpsertResult([], [], 0)
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(rows)):
+                existing = dict(
+                    conn.execute(
+                        sa.select(t.records.c.record_key, t.records.c.payload_hash).where(
+                            t.records.c.record_key.in_(chunk)
+                        )
+                    ).all()
+                )
+                todo = []
+                for key in chunk:
+                    row = rows[key]
+                    if key not in existing:
+                        result.new.append(key)
+                        todo.append(row)
+                        events.append(_event(now, run_id, "seen", f"seen via {seen_via}", key))
+                    elif existing[key] != row["payload_hash"]:
+                        result.changed.append(key)
+                        todo.append(row)
+                        events.append(
+                            _event(
+                                now,
+                                run_id,
+                                "changed",
+                                f"payload changed (seen via {seen_via})",
+                                key,
+                                detail={"voided": row["voided"], "tracking": row["tracking_number"]},
+                            )
+                        )
+                    else:
+                        result.unchanged += 1
+                if todo:
+                    stmt = self._insert(t.records).values(todo)
+                    update = {
+                        c: stmt.excluded[c]
+                        for c in (
+                            "order_id",
+                            "order_number",
+                            "order_key",
+                            "tracking_number",
+                            "carrier_code",
+                            "service_code",
+                            "ship_date",
+                            "created_at",
+                            "voided",
+                            "void_date",
+                            "is_return",
+                            "payload",
+                            "payload_hash",
+                            "last_seen_at",
+                            "updated_at",
+                            "last_run_id",
+                        )
+                    }
+                    update["status"] = sa.literal("pending")
+                    update["status_reason"] = sa.literal("changed in ShipStation")
+                    update["next_attempt_at"] = sa.null()
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=[t.records.c.record_key],
+                        set_=update,
+                        where=t.records.c.payload_hash != stmt.excluded.payload_hash,
+                    )
+                    conn.execute(stmt)
+            self._add_events(conn, events)
+        return result
+
+    def upsert_orders(self, payloads: Iterable[dict[str, Any]]) -> list[int]:
+        """Store ShipStation orders; returns the ids of already-known orders that changed."""
+        now = utcnow()
+        rows = {}
+        for payload in payloads:
+            info = order_info_from_order(payload)
+            rows[info.order_id] = {
+                "order_id": info.order_id,
+                "order_number": info.order_number,
+                "order_key": info.order_key,
+                "order_date": info.order_date,
+                "ship_to_name": info.ship_to_name,
+                "bill_to_name": info.bill_to_name,
+                "parent_id": info.parent_id,
+                "order_status": payload.get("orderStatus"),
+                "modify_date": None,
+                "payload": json.dumps(payload, sort_keys=True),
+                "payload_hash": payload_hash(payload),
+                "updated_at": now,
+            }
+        changed: list[int] = []
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(rows)):
+                existing = dict(
+                    conn.execute(
+                        sa.select(t.orders.c.order_id, t.orders.c.payload_hash).where(
+                            t.orders.c.order_id.in_(chunk)
+                        )
+                    ).all()
+                )
+                todo = [rows[i] for i in chunk if existing.get(i) != rows[i]["payload_hash"]]
+                changed += [i for i in chunk if i in existing and existing[i] != rows[i]["payload_hash"]]
+                if todo:
+                    stmt = self._insert(t.orders).values(todo)
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=[t.orders.c.order_id],
+                        set_={c.name: stmt.excluded[c.name] for c in t.orders.c if c.name != "order_id"},
+                    )
+                    conn.execute(stmt)
+        return changed
+
+    def reopen_records_of_orders(self, order_ids: Sequence[int], *, run_id: str | None) -> int:
+        """An edited order may now match differently: its settled records are decided again."""
+        if not order_ids:
+            return 0
+        count = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(order_ids)):
+                res = conn.execute(
+                    t.records.update()
+                    .where(t.records.c.order_id.in_(chunk))
+                    .where(t.records.c.status.in_(("no_order_yet", "ambiguous", "invalid")))
+                    .values(
+                        status="pending",
+                        status_reason="ShipStation order edited",
+                        next_attempt_at=None,
+                        updated_at=utcnow(),
+                        last_run_id=run_id,
+                    )
+                )
+                count += res.rowcount or 0
+        return count
+
+    def known_order_ids(self, order_ids: Iterable[int]) -> set[int]:
+        ids = list(set(order_ids))
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                found.update(
+                    conn.execute(
+                        sa.select(t.orders.c.order_id).where(t.orders.c.order_id.in_(chunk))
+                    ).scalars()
+                )
+        return found
+
+    def order_ids_of(self, record_keys: Sequence[str]) -> set[int]:
+        ids: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(record_keys)):
+                ids.update(
+                    i
+                    for i in conn.execute(
+                        sa.select(t.records.c.order_id).where(t.records.c.record_key.in_(chunk))
+                    ).scalars()
+                    if i is not None
+                )
+        return ids
+
+    def order_infos(self, order_ids: Iterable[int]) -> dict[int, OrderInfo]:
+        ids = list({i for i in order_ids if i is not None})
+        infos: dict[int, OrderInfo] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for row in conn.execute(sa.select(t.orders).where(t.orders.c.order_id.in_(chunk))).mappings():
+                    infos[row["order_id"]] = OrderInfo(
+                        order_id=row["order_id"],
+                        order_number=row["order_number"],
+                        order_key=row["order_key"],
+                        order_date=row["order_date"],
+                        ship_to_name=row["ship_to_name"],
+                        bill_to_name=row["bill_to_name"],
+                        parent_id=row["parent_id"],
+                    )
+        # Split children need their parent's identifiers too.
+        parents = {i.parent_id for i in infos.values() if i.parent_id and i.parent_id not in infos}
+        if parents:
+            infos.update(self.order_infos(parents))
+        return infos
+
+    # NAV snapshots: what the matcher read, reused by the write step (the ETag guards staleness)
+
+    def save_nav_orders(self, entities: Sequence[dict[str, Any]], *, run_id: str | None) -> None:
+        now = utcnow()
+        rows = {
+            e["No"]: {"nav_order_no": e["No"], "entity": json.dumps(e), "fetched_at": now, "run_id": run_id}
+            for e in entities
+        }
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(rows.values())):
+                stmt = self._insert(t.nav_orders).values(list(chunk))
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[t.nav_orders.c.nav_order_no],
+                    set_={"entity": stmt.excluded.entity, "fetched_at": now, "run_id": run_id},
+                )
+                conn.execute(stmt)
+
+    def nav_orders(self, nos: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(nos)):
+                for no, entity in conn.execute(
+                    sa.select(t.nav_orders.c.nav_order_no, t.nav_orders.c.entity).where(
+                        t.nav_orders.c.nav_order_no.in_(chunk)
+                    )
+                ).all():
+                    out[no] = json.loads(entity)
+        return out
+
+    def nav_orders_to_write(self) -> list[str]:
+        """NAV orders with records matched but not yet written (this run's, or a crashed run's)."""
+        with self.engine.connect() as conn:
+            return sorted(
+                conn.execute(
+                    sa.select(t.records.c.nav_order_no)
+                    .where(t.records.c.status == "matched_pending")
+                    .where(t.records.c.nav_order_no.is_not(None))
+                    .distinct()
+                ).scalars()
+            )
+
+    def pending_keys_of_orders(self, nos: Sequence[str]) -> set[str]:
+        keys: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(nos)):
+                keys.update(
+                    conn.execute(
+                        sa.select(t.records.c.record_key)
+                        .where(t.records.c.nav_order_no.in_(chunk))
+                        .where(t.records.c.status == "matched_pending")
+                    ).scalars()
+                )
+        return keys
+
+    # Cursors -----------------------------------------------------------------------------------
+
+    def get_cursor(self, stream: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(t.cursors.c.position).where(t.cursors.c.stream == stream)
+            ).scalar_one_or_none()
+        return as_utc(value)
+
+    def advance_cursor(self, stream: str, position: datetime, *, run_id: str | None) -> None:
+        """Move a poll cursor forward only (a slower concurrent run never moves it back)."""
+        now = utcnow()
+        stmt = self._insert(t.cursors).values(stream=stream, position=position, updated_at=now, run_id=run_id)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.cursors.c.stream],
+            set_={"position": stmt.excluded.position, "updated_at": now, "run_id": run_id},
+            where=t.cursors.c.position < stmt.excluded.position,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    # Work selection ----------------------------------------------------------------------------
+
+    def work_keys(self, *, now: datetime | None = None, limit: int | None = None) -> list[str]:
+        """Records a sync decides on: new or changed ones, and queued ones whose retry is due."""
+        now = now or utcnow()
+        due = sa.or_(
+            t.records.c.status.in_(("pending", "matched_pending")),
+            sa.and_(
+                t.records.c.status.in_(RETRYABLE),
+                sa.or_(t.records.c.next_attempt_at.is_(None), t.records.c.next_attempt_at <= now),
+            ),
+        )
+        stmt = sa.select(t.records.c.record_key).where(due).order_by(t.records.c.created_at)
+        if limit:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def load_records(self, keys: Sequence[str]) -> list[ShipRecord]:
+        out: list[ShipRecord] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys)):
+                rows = conn.execute(
+                    sa.select(t.records.c.source, t.records.c.payload).where(
+                        t.records.c.record_key.in_(chunk)
+                    )
+                ).all()
+                out += [ship_record_from_payload(source, json.loads(payload)) for source, payload in rows]
+        return out
+
+    def records_of_nav_orders(self, nav_order_nos: Sequence[str]) -> dict[str, list[ShipRecord]]:
+        """Every record matched to each NAV order: the plan is made from all of them."""
+        grouped: dict[str, list[ShipRecord]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(nav_order_nos)):
+                rows = conn.execute(
+                    sa.select(t.records.c.nav_order_no, t.records.c.source, t.records.c.payload)
+                    .where(t.records.c.nav_order_no.in_(chunk))
+                    .where(t.records.c.status.notin_(("ambiguous", "invalid", "no_order_yet")))
+                ).all()
+                for no, source, payload in rows:
+                    grouped.setdefault(no, []).append(ship_record_from_payload(source, json.loads(payload)))
+        return grouped
+
+    def record_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys)):
+                for row in conn.execute(
+                    sa.select(t.records).where(t.records.c.record_key.in_(chunk))
+                ).mappings():
+                    out[row["record_key"]] = dict(row)
+        return out
+
+    # Decisions and outcomes --------------------------------------------------------------------
+
+    def record_decisions(
+        self, decisions: Sequence[MatchDecision], *, run_id: str | None, max_age: timedelta
+    ) -> None:
+        """Store each match decision; unmatched ones are queued with backoff, never dropped."""
+        now = utcnow()
+        rows = self.record_rows([d.record_key for d in decisions])
+        with self.engine.begin() as conn:
+            if decisions:
+                conn.execute(
+                    t.decisions.insert(),
+                    [
+                        {
+                            "record_key": d.record_key,
+                            "outcome": d.outcome,
+                            "tier": d.tier,
+                            "nav_order_no": d.nav_order_no,
+                            "reason": d.reason,
+                            "candidates": json.dumps(list(d.candidates)),
+                            "run_id": run_id,
+                            "decided_at": now,
+                        }
+                        for d in decisions
+                    ],
+                )
+            events = []
+            updates = []
+            for d in decisions:
+                row = rows.get(d.record_key, {})
+                values: dict[str, Any] = {
+                    "k": d.record_key,
+                    "match_tier": d.tier,
+                    "nav_order_no": None,
+                    "status": d.outcome,
+                    "status_reason": d.reason,
+                    "attempts": int(row.get("attempts") or 0),
+                    "next_attempt_at": None,
+                }
+                if d.outcome == "matched":
+                    values.update(nav_order_no=d.nav_order_no, status="matched_pending")
+                elif d.outcome == "no_order_yet":
+                    attempts = values["attempts"] + 1
+                    first_seen = as_utc(row.get("first_seen_at")) or now
+                    age_hours = int((now - first_seen).total_seconds() // 3600)
+                    old = now - first_seen > max_age
+                    values.update(
+                        status="needs_attention" if old else "no_order_yet",
+                        status_reason=(f"still no NAV order after {age_hours} h: " if old else "") + d.reason,
+                        attempts=attempts,
+                        next_attempt_at=now + retry_delay(attempts),
+                    )
+                # ambiguous / invalid: no write; kept for an operator, re-decided if the order is edited
+                updates.append(values)
+                events.append(
+                    _event(
+                        now,
+                        run_id,
+                        f"match_{d.outcome}",
+                        d.reason,
+                        d.record_key,
+                        d.nav_order_no,
+                        {"tier": d.tier, "candidates": list(d.candidates)},
+                    )
+                )
+            if updates:
+                conn.execute(
+                    t.records.update()
+                    .where(t.records.c.record_key == sa.bindparam("k"))
+                    .values(
+                        match_tier=sa.bindparam("match_tier"),
+                        nav_order_no=sa.bindparam("nav_order_no"),
+                        status=sa.bindparam("status"),
+                        status_reason=sa.bindparam("status_reason"),
+                        attempts=sa.bindparam("attempts"),
+                        next_attempt_at=sa.bindparam("next_attempt_at"),
+                        updated_at=now,
+                        last_run_id=run_id,
+                    ),
+                    updates,
+                )
+            self._add_events(conn, events)
+
+    def set_outcomes(self, outcomes: Sequence[Outcome], *, run_id: str | None) -> None:
+        """Final status per record after the write step; ``retry`` ones are queued with backoff."""
+        if not outcomes:
+            return
+        now = utcnow()
+        attempts = {
+            k: int(r.get("attempts") or 0)
+            for k, r in self.record_rows([o.record_key for o in outcomes]).items()
+        }
+        updates = []
+        events = []
+        for o in outcomes:
+            tries = attempts.get(o.record_key, 0) + (1 if o.retry else 0)
+            updates.append(
+                {
+                    "k": o.record_key,
+                    "status": o.status,
+                    "status_reason": o.reason,
+                    "attempts": tries,
+                    "next_attempt_at": now + retry_delay(tries) if o.retry else None,
+                }
+            )
+            events.append(_event(now, run_id, f"outcome_{o.status}", o.reason, o.record_key, o.nav_order_no))
+        stmt = (
+            t.records.update()
+            .where(t.records.c.record_key == sa.bindparam("k"))
+            .values(
+                status=sa.bindparam("status"),
+                status_reason=sa.bindparam("status_reason"),
+                attempts=sa.bindparam("attempts"),
+                next_attempt_at=sa.bindparam("next_attempt_at"),
+                updated_at=now,
+                last_run_id=run_id,
+                claimed_by_run=None,
+            )
+        )
+        with self.engine.begin() as conn:
+            for chunk in _chunks(updates, 2000):
+                conn.execute(stmt, list(chunk))
+            self._add_events(conn, events)
+
+    def record_changes(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        run_id: str | None,
+    ) -> None:
+        """Planned/applied/skipped NAV field changes, with before and after values."""
+        if not rows:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.changes.insert(),
+                [
+                    {
+                        "nav_order_no": r["nav_order_no"],
+                        "entity": r["entity"],
+                        "entity_key": r["entity_key"],
+                        "field": r["field"],
+                        "before": _text(r.get("before")),
+                        "after": _text(r.get("after")),
+                        "status": r["status"],
+                        "reason": r.get("reason"),
+                        "record_keys": json.dumps(sorted(r.get("record_keys", []))),
+                        "run_id": run_id,
+                        "at": now,
+                    }
+                    for r in rows
+                ],
+            )
+
+    def add_events(self, events: Sequence[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            self._add_events(conn, events)
+
+    @staticmethod
+    def _add_events(conn: sa.Connection, events: Sequence[dict[str, Any]]) -> None:
+        for chunk in _chunks(list(events), 1000):
+            conn.execute(t.events.insert(), list(chunk))
+
+    # Reading for operators -------------------------------------------------------------------
+
+    def status_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    sa.select(t.records.c.status, sa.func.count()).group_by(t.records.c.status)
+                ).all()
+            )
+
+    def history(self, record_key: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.events).where(t.events.c.record_key == record_key).order_by(t.events.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _event(
+    at: datetime,
+    run_id: str | None,
+    kind: str,
+    message: str,
+    record_key: str | None = None,
+    nav_order_no: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "record_key": record_key,
+        "nav_order_no": nav_order_no,
+        "kind": kind,
+        "message": message,
+        "detail": json.dumps(detail, default=str) if detail else None,
+        "run_id": run_id,
+    }
+
+
+def _record_row(
+    record: ShipRecord, payload: dict[str, Any], seen_via: str, now: datetime, run_id: str | None
+) -> dict[str, Any]:
+    return {
+        "record_key": record.record_key,
+        "source": record.source,
+        "source_id": record.source_id,
+        "order_id": record.order_id,
+        "order_number": record.order_number,
+        "order_key": record.order_key,
+        "tracking_number": record.tracking_number,
+        "carrier_code": record.carrier_code,
+        "service_code": record.service_code,
+        "ship_date": record.ship_date,
+        "created_at": record.created_at,
+        "voided": record.voided,
+        "void_date": record.void_date,
+        "is_return": record.is_return,
+        "payload": json.dumps(payload, sort_keys=True),
+        "payload_hash": payload_hash(payload),
+        "seen_via": seen_via,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "status": "pending",
+        "status_reason": "new",
+        "attempts": 0,
+        "updated_at": now,
+        "last_run_id": run_id,
+    }
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,222 @@
+"""Which NAV sales order a ShipStation record belongs to: the three tiers of CONTRACT.md. Pure.
+
+First hit wins. At each tier, exactly one candidate is a match; several candidates are
+``ambiguous`` and stop the search (falling through to a weaker tier could pick the wrong order);
+zero candidates move on to the next tier. Nothing at any tier is ``no_order_yet``.
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from shipnav_dagster.domain import MatchDecision, NavOrder, OrderInfo, ShipRecord
+
+SPLIT_SUFFIX = re.compile(r"^(?P<base>.+)-(?P<n>\d{1,3})$")
+
+# Legal-form words that differ between systems ("Acme, Inc." in NAV, "ACME INC" in ShipStation).
+COMPANY_SUFFIXES = frozenset(
+    {
+        "inc", "incorporated", "llc", "ltd", "limited", "co", "company", "corp", "corporation",
+        "plc", "gmbh", "ag", "sa", "sarl", "bv", "nv", "pty", "llp", "lp",
+    }
+)  # fmt: skip
+
+
+def normalize_name(name: str | None) -> str:
+    """Case, accents, punctuation, whitespace and trailing legal forms do not distinguish names."""
+    if not name:
+        return ""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold().replace("&", " and ")
+    text = re.sub(r"['’`]", "", text)  # O'Brien == OBrien == O’Brien
+    words = re.sub(r"[^0-9a-z]+", " ", text).split()
+    while len(words) > 1 and words[-1] in COMPANY_SUFFIXES:
+        words.pop()
+    return " ".join(words)
+
+
+def _code(value: object) -> str:
+    """NAV Code fields are upper case; compare identifiers case-insensitively, trimmed."""
+    return str(value).strip().casefold() if value is not None else ""
+
+
+def split_base(order_number: str | None) -> str | None:
+    """``100038-1`` -> ``100038`` (ShipStation's split-order child numbering)."""
+    if not order_number:
+        return None
+    found = SPLIT_SUFFIX.match(order_number.strip())
+    return found.group("base") if found else None
+
+
+@dataclass(frozen=True)
+class RecordKeys:
+    """The identifiers one record can be found by in NAV, per tier."""
+
+    external_values: tuple[str, ...]  # tier 1: External_Document_No candidates
+    order_numbers: tuple[str, ...]  # tier 2: No candidates
+    names: tuple[str, ...]  # tier 3: normalized names
+    order_date: date | None
+
+
+def record_keys(record: ShipRecord, orders: Mapping[int, OrderInfo]) -> RecordKeys:
+    order = orders.get(record.order_id) if record.order_id is not None else None
+    parent = orders.get(order.parent_id) if order and order.parent_id is not None else None
+    number = record.order_number or (order.order_number if order else None)
+    numbers: list[str] = [n for n in (number, split_base(number)) if n]
+    if parent and parent.order_number:
+        numbers.append(parent.order_number)
+    external: list[str] = list(numbers)
+    for source in (record, order, parent):
+        if source is None:
+            continue
+        if source.order_key:
+            external.append(source.order_key)
+        if source.order_id is not None:
+            external.append(str(source.order_id))
+    if order and order.parent_id is not None:
+        external.append(str(order.parent_id))
+    names = [
+        normalize_name(n)
+        for n in (
+            record.ship_to_name,
+            order.ship_to_name if order else None,
+            order.bill_to_name if order else None,
+        )
+    ]
+    return RecordKeys(
+        external_values=_unique(external),
+        order_numbers=_unique(numbers),
+        names=tuple(n for n in _unique(names) if n),
+        order_date=order.order_date if order else None,
+    )
+
+
+def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for value in values:
+        if value and value.strip() and _code(value) not in seen:
+            seen[_code(value)] = value.strip()
+    return tuple(seen.values())
+
+
+@dataclass
+class LookupRequest:
+    """What to ask NAV for: only the values this batch can match on, never every order."""
+
+    external_values: set[str] = field(default_factory=set)
+    order_numbers: set[str] = field(default_factory=set)
+    order_dates: set[date] = field(default_factory=set)
+
+
+def lookup_request(keys: Iterable[RecordKeys], *, include_names: bool) -> LookupRequest:
+    request = LookupRequest()
+    for k in keys:
+        request.external_values.update(k.external_values)
+        request.order_numbers.update(k.order_numbers)
+        if include_names and k.names and k.order_date is not None:
+            request.order_dates.add(k.order_date)
+    return request
+
+
+@dataclass(frozen=True)
+class NavIndex:
+    """NAV orders fetched for one batch, indexed by the fields each tier compares."""
+
+    by_external: Mapping[str, tuple[NavOrder, ...]]
+    by_no: Mapping[str, NavOrder]
+    by_date: Mapping[date, tuple[NavOrder, ...]]
+    dates_loaded: frozenset[date]
+
+    @classmethod
+    def build(cls, orders: Iterable[NavOrder], dates_loaded: Iterable[date] = ()) -> "NavIndex":
+        unique = {o.no: o for o in orders}
+        by_external: dict[str, list[NavOrder]] = {}
+        by_date: dict[date, list[NavOrder]] = {}
+        for o in unique.values():
+            if o.external_document_no.strip():
+                by_external.setdefault(_code(o.external_document_no), []).append(o)
+            if o.order_date is not None:
+                by_date.setdefault(o.order_date, []).append(o)
+        return cls(
+            by_external={k: tuple(v) for k, v in by_external.items()},
+            by_no={_code(no): o for no, o in unique.items()},
+            by_date={k: tuple(v) for k, v in by_date.items()},
+            dates_loaded=frozenset(dates_loaded),
+        )
+
+
+def _decide(record: ShipRecord, tier: int, found: Sequence[NavOrder], what: str) -> MatchDecision | None:
+    distinct = sorted({o.no for o in found})
+    if not distinct:
+        return None
+    if len(distinct) == 1:
+        return MatchDecision(
+            record_key=record.record_key,
+            outcome="matched",
+            tier=tier,
+            nav_order_no=distinct[0],
+            reason=f"tier {tier}: {what}",
+            candidates=tuple(distinct),
+        )
+    return MatchDecision(
+        record_key=record.record_key,
+        outcome="ambiguous",
+        tier=tier,
+        reason=f"tier {tier}: {len(distinct)} NAV orders fit ({', '.join(distinct)}) on {what}; "
+        "nothing written until exactly one does",
+        candidates=tuple(distinct),
+    )
+
+
+def match_record(record: ShipRecord, keys: RecordKeys, index: NavIndex) -> MatchDecision:
+    if not keys.external_values and not keys.names:
+        return MatchDecision(
+            record_key=record.record_key,
+            outcome="invalid",
+            reason="the record carries no ShipStation order number, key or id and no name to match on",
+        )
+    tier1 = [o for v in keys.external_values for o in index.by_external.get(_code(v), ())]
+    decided = _decide(
+        record, 1, tier1, "External_Document_No = " + " / ".join(repr(v) for v in keys.external_values)
+    )
+    if decided:
+        return decided
+    tier2 = [index.by_no[_code(n)] for n in keys.order_numbers if _code(n) in index.by_no]
+    decided = _decide(record, 2, tier2, "No = " + " / ".join(repr(n) for n in keys.order_numbers))
+    if decided:
+        return decided
+    if keys.names and keys.order_date is not None:
+        tier3 = [
+            o for o in index.by_date.get(keys.order_date, ()) if normalize_name(o.customer_name) in keys.names
+        ]
+        decided = _decide(
+            record,
+            3,
+            tier3,
+            f"customer name {keys.names[0]!r} and order date {keys.order_date.isoformat()}",
+        )
+        if decided:
+            return decided
+    tried = ["External_Document_No", "No"]
+    if keys.names and keys.order_date is not None:
+        tried.append(f"customer name + order date {keys.order_date.isoformat()}")
+    elif not keys.names:
+        tried.append("(no customer name for tier 3)")
+    else:
+        tried.append("(no ShipStation order date for tier 3)")
+    return MatchDecision(
+        record_key=record.record_key,
+        outcome="no_order_yet",
+        reason="no NAV sales order found by "
+        + ", ".join(tried)
+        + f" for ShipStation order {record.order_number or record.order_id}",
+    )
+
+
+def match_records(
+    records: Iterable[ShipRecord], orders: Mapping[int, OrderInfo], index: NavIndex
+) -> list[MatchDecision]:
+    return [match_record(r, record_keys(r, orders), index) for r in records]

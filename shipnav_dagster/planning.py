@@ -1,0 +1,252 @@
+"""The NAV state one sales order should have, given every ShipStation record known for it. Pure.
+
+The plan depends on the set of records, never on the one that just arrived, so replays, voids,
+re-labels and out-of-order arrival converge to the same NAV values. Values are never truncated:
+a tracking number NAV cannot hold is left out and the record parked with the reason.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from shipnav_dagster.domain import NavOrder, NavPostedShipment, NavSalesLine, ShipRecord
+from shipnav_dagster.mapping import CarrierMapping
+
+Entity = Literal["SalesOrder", "PostedSalesShipment", "SalesLine"]
+HEADER_STATUS_LOCKED = ("Shipping_Agent_Code", "Shipping_Agent_Service_Code", "Shipment_Date")
+
+
+@dataclass(frozen=True)
+class Skip:
+    entity: Entity
+    key: str
+    field: str
+    reason: str
+
+
+@dataclass
+class EntityPatch:
+    """Changes for one NAV entity, applied in one PATCH with the ETag it was read with."""
+
+    entity: Entity
+    key: str  # SalesOrder No, PostedSalesShipment No, or "<order No>/<Line_No>"
+    etag: str
+    changes: dict[str, Any]
+    before: dict[str, Any]
+
+
+@dataclass
+class OrderPlan:
+    nav_order_no: str
+    patches: list[EntityPatch] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    master_key: str | None = None
+    master_tracking: str | None = None
+    parked: dict[str, str] = field(default_factory=dict)  # record_key -> reason
+    shipped_by_sku: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changes_count(self) -> int:
+        return sum(len(p.changes) for p in self.patches)
+
+
+def active_labels(records: Iterable[ShipRecord]) -> list[ShipRecord]:
+    """Outbound, non-voided labels with a tracking number, earliest first (the master first)."""
+    return sorted(
+        (r for r in records if r.is_outbound_active),
+        key=lambda r: (r.created_at, r.source != "shipment", r.source_id),
+    )
+
+
+def _tracking(record: ShipRecord) -> str:
+    return (record.tracking_number or "").strip()
+
+
+def _too_long(tracking: str, max_len: int) -> str | None:
+    if len(tracking) <= max_len:
+        return None
+    return (
+        f"tracking number {tracking!r} has {len(tracking)} characters but NAV's Package_Tracking_No "
+        f"holds {max_len} (NAV_TRACKING_MAX_LENGTH); not written, never truncated"
+    )
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def plan_order(
+    order: NavOrder,
+    records: Sequence[ShipRecord],
+    mapping: CarrierMapping,
+    *,
+    tracking_max_length: int,
+    posted: Sequence[NavPostedShipment] = (),
+    lines: Sequence[NavSalesLine] | None = None,
+    write_line_quantities: bool = False,
+) -> OrderPlan:
+    plan = OrderPlan(nav_order_no=order.no)
+    labels = active_labels(records)
+    voided_numbers = {_tracking(r) for r in records if r.voided and _tracking(r)}
+    plan.shipped_by_sku = shipped_quantities(labels)
+    master = labels[0] if labels else None
+    header_changes, header_before = _plan_header(
+        plan, order, master, voided_numbers, mapping, tracking_max_length
+    )
+    if header_changes:
+        plan.patches.append(EntityPatch("SalesOrder", order.no, order.etag, header_changes, header_before))
+    _plan_posted(plan, posted, labels, voided_numbers, mapping, tracking_max_length)
+    if write_line_quantities and lines is not None and any(r.items for r in labels):
+        _plan_lines(plan, order.no, lines)
+    return plan
+
+
+def _plan_header(
+    plan: OrderPlan,
+    order: NavOrder,
+    master: ShipRecord | None,
+    voided_numbers: set[str],
+    mapping: CarrierMapping,
+    max_len: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    changes: dict[str, Any] = {}
+    before: dict[str, Any] = {}
+    current = order.package_tracking_no.strip()
+    if master is None:
+        if current and current in voided_numbers:
+            changes["Package_Tracking_No"] = ""
+            before["Package_Tracking_No"] = current
+        return changes, before
+    plan.master_key = master.record_key
+    tracking = _tracking(master)
+    plan.master_tracking = tracking
+    too_long = _too_long(tracking, max_len)
+    if too_long:
+        plan.parked[master.record_key] = too_long
+        plan.skips.append(Skip("SalesOrder", order.no, "Package_Tracking_No", too_long))
+    elif current != tracking:
+        changes["Package_Tracking_No"] = tracking
+        before["Package_Tracking_No"] = current
+    if order.status != "Open":
+        reason = (
+            f"order is {order.status}: NAV accepts only Package_Tracking_No on it "
+            "(Shipping Agent, Agent Service and Shipment Date need Status = Open)"
+        )
+        for name in HEADER_STATUS_LOCKED:
+            plan.skips.append(Skip("SalesOrder", order.no, name, reason))
+        return changes, before
+    choice = mapping.choose(master.carrier_code, master.service_code)
+    agent_changes = choice.agent is not None and choice.agent != order.shipping_agent_code
+    if choice.agent is None:
+        plan.skips.append(Skip("SalesOrder", order.no, "Shipping_Agent_Code", str(choice.agent_reason)))
+    elif agent_changes:
+        changes["Shipping_Agent_Code"] = choice.agent
+        before["Shipping_Agent_Code"] = order.shipping_agent_code
+    if choice.service is None:
+        plan.skips.append(
+            Skip("SalesOrder", order.no, "Shipping_Agent_Service_Code", str(choice.service_reason))
+        )
+    elif agent_changes or choice.service != order.shipping_agent_service_code:
+        # NAV's Shipping Agent Code trigger clears the service, so it is re-sent with the agent.
+        changes["Shipping_Agent_Service_Code"] = choice.service
+        before["Shipping_Agent_Service_Code"] = order.shipping_agent_service_code
+    if master.ship_date is not None and master.ship_date != order.shipment_date:
+        changes["Shipment_Date"] = master.ship_date.isoformat()
+        before["Shipment_Date"] = _iso(order.shipment_date)
+    return changes, before
+
+
+def _pair_posted(posted: Sequence[NavPostedShipment], labels: Sequence[ShipRecord]) -> dict[str, ShipRecord]:
+    """Each posted shipment keeps the label it already carries; the rest take the remaining
+    labels in posting order (NAV copies the header's tracking onto each posted shipment)."""
+    by_tracking = {_tracking(r): r for r in labels}
+    ordered = sorted(posted, key=lambda p: (p.posting_date or date.min, p.no))
+    pairs: dict[str, ShipRecord] = {}
+    for p in ordered:
+        label = by_tracking.get(p.package_tracking_no.strip())
+        if label is not None and label not in pairs.values():
+            pairs[p.no] = label
+    remaining = [r for r in labels if r not in pairs.values()]
+    for p in ordered:
+        if p.no not in pairs and remaining:
+            pairs[p.no] = remaining.pop(0)
+    return pairs
+
+
+def _plan_posted(
+    plan: OrderPlan,
+    posted: Sequence[NavPostedShipment],
+    labels: Sequence[ShipRecord],
+    voided_numbers: set[str],
+    mapping: CarrierMapping,
+    max_len: int,
+) -> None:
+    pairs = _pair_posted(posted, labels)
+    for p in posted:
+        label = pairs.get(p.no)
+        changes: dict[str, Any] = {}
+        before: dict[str, Any] = {}
+        current = p.package_tracking_no.strip()
+        if label is None:
+            if current and current in voided_numbers:
+                changes["Package_Tracking_No"] = ""
+                before["Package_Tracking_No"] = current
+        else:
+            tracking = _tracking(label)
+            too_long = _too_long(tracking, max_len)
+            if too_long:
+                plan.parked.setdefault(label.record_key, too_long)
+                plan.skips.append(Skip("PostedSalesShipment", p.no, "Package_Tracking_No", too_long))
+            elif current != tracking:
+                changes["Package_Tracking_No"] = tracking
+                before["Package_Tracking_No"] = current
+            choice = mapping.choose(label.carrier_code, label.service_code)
+            if choice.agent is None:
+                plan.skips.append(
+                    Skip("PostedSalesShipment", p.no, "Shipping_Agent_Code", str(choice.agent_reason))
+                )
+            elif choice.agent != p.shipping_agent_code:
+                changes["Shipping_Agent_Code"] = choice.agent
+                before["Shipping_Agent_Code"] = p.shipping_agent_code
+            if choice.service is not None and (
+                "Shipping_Agent_Code" in changes or choice.service != p.shipping_agent_service_code
+            ):
+                changes["Shipping_Agent_Service_Code"] = choice.service
+                before["Shipping_Agent_Service_Code"] = p.shipping_agent_service_code
+        if changes:
+            plan.patches.append(EntityPatch("PostedSalesShipment", p.no, p.etag, changes, before))
+
+
+def shipped_quantities(labels: Iterable[ShipRecord]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for label in labels:
+        for item in label.items:
+            sku = item.sku.strip().upper()
+            if sku:
+                totals[sku] = totals.get(sku, 0) + item.quantity
+    return totals
+
+
+def _plan_lines(plan: OrderPlan, order_no: str, lines: Sequence[NavSalesLine]) -> None:
+    """Qty_to_Ship = what ShipStation shipped that NAV has not posted yet, never above outstanding."""
+    item_lines = sorted((ln for ln in lines if ln.type == "Item" and ln.no), key=lambda ln: ln.line_no)
+    posted_by_sku: dict[str, float] = {}
+    for ln in item_lines:
+        posted_by_sku[ln.no.upper()] = posted_by_sku.get(ln.no.upper(), 0) + ln.quantity_shipped
+    to_allocate = {sku: max(qty - posted_by_sku.get(sku, 0), 0) for sku, qty in plan.shipped_by_sku.items()}
+    for ln in item_lines:
+        sku = ln.no.upper()
+        want = min(to_allocate.get(sku, 0), ln.outstanding)
+        if sku in to_allocate:
+            to_allocate[sku] -= want
+        if want != ln.qty_to_ship:
+            plan.patches.append(
+                EntityPatch(
+                    "SalesLine",
+                    f"{order_no}/{ln.line_no}",
+                    ln.etag,
+                    {"Qty_to_Ship": want},
+                    {"Qty_to_Ship": ln.qty_to_ship},
+                )
+            )

@@ -1,0 +1,504 @@
+"""ShipStation V1 client: Basic auth, Pacific windows, defensive pagination, rate limits, retries.
+
+Built to the facts in reference/shipstation.md:
+
+* windows are sent as Pacific wall-clock (§4) and widened around DST so no instant is lost;
+* pagination does not trust ``pages`` (documented examples show ``pages: 0`` with items), it also
+  continues on full pages and while fewer than ``total`` records were seen, and stops on an empty
+  page, a page cap or a page that repeats the previous one (§2);
+* the 40 requests/minute budget is honoured from ``X-Rate-Limit-*`` before it runs out, and a 429
+  waits ``X-Rate-Limit-Reset`` (§6);
+* 5xx, 429, timeouts and dropped connections are retried with tenacity (bounded, exponential with
+  jitter); other 4xx are not, because repeating them cannot help.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from shipnav_dagster.shipstation.errors import (
+    ShipStationAuthError,
+    ShipStationError,
+    ShipStationRateLimited,
+    ShipStationRequestError,
+    ShipStationServerError,
+    ShipStationTransportError,
+    describe_body,
+    redact,
+)
+from shipnav_dagster.shipstation.models import (
+    Fulfillment,
+    Order,
+    Page,
+    Shipment,
+    ShipStationModel,
+    Store,
+)
+from shipnav_dagster.shipstation.timeutil import pacific_wallclock_window
+
+M = TypeVar("M", bound=ShipStationModel)
+
+DEFAULT_429_WAIT = 60.0  # seconds, when a 429 carries no X-Rate-Limit-Reset (what taps use)
+MAX_PAGES = 10_000  # 5 million records per window at 500 a page: beyond that something loops
+SERVER_DEFAULT_PAGE_SIZE = 100  # what ShipStation uses when a URL names no pageSize
+COLLECTIONS = ("shipments", "orders", "fulfillments")
+USER_AGENT = "shipnav (+https://github.com/shipnav)"
+
+
+@dataclass
+class ClientStats:
+    """What the client did: requests per endpoint and the last rate-limit headers seen."""
+
+    requests: Counter[str] = field(default_factory=Counter)  # "GET /shipments" -> HTTP requests
+    statuses: Counter[int] = field(default_factory=Counter)
+    retries: int = 0
+    throttled: int = 0  # 429 answers received
+    paced_seconds: float = 0.0  # time spent waiting for the rate-limit budget before requests
+    null_items_skipped: int = 0
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None  # seconds until the window resets, as last reported
+    reset_at: float | None = None  # monotonic time the window resets
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+
+class _Retryable(Exception):
+    """Internal: wraps a ShipStationError that deserves another attempt."""
+
+    def __init__(self, error: ShipStationError, wait_hint: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait_hint = wait_hint
+
+
+class ShipStationClient:
+    """Synchronous client of the ShipStation V1 API.
+
+    ``sleep`` is used for every wait (rate-limit pacing, 429 resets, retry back-off) so callers can
+    observe or bound waits; it defaults to ``time.sleep``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        page_size: int = 500,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        reset_margin: float = 1.0,
+        max_rate_wait: float = 120.0,
+        low_remaining: int = 1,
+    ) -> None:
+        if not api_key or not api_secret:
+            raise ValueError("SHIPSTATION_API_KEY and SHIPSTATION_API_SECRET are both required")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 1 <= page_size <= 500:
+            raise ValueError("page_size must be between 1 and 500 (ShipStation's maximum)")
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self.max_attempts = max_attempts
+        self.stats = ClientStats()
+        self._secrets = [api_key, api_secret]
+        self._sleep = sleep
+        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._reset_margin = reset_margin
+        self._max_rate_wait = max_rate_wait
+        self._low_remaining = low_remaining
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=httpx.BasicAuth(api_key, api_secret),
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def iter_shipments_created(self, start: datetime, end: datetime) -> Iterator[Shipment]:
+        """Labels created in ``[start, end]`` (aware datetimes), oldest first, with items."""
+        return self._iter_window("/shipments", "createDate", start, end, Shipment, _SHIPMENT_PARAMS)
+
+    def iter_shipments_voided(self, start: datetime, end: datetime) -> Iterator[Shipment]:
+        """Labels voided in ``[start, end]``: voids never change createDate, so this is separate."""
+        return self._iter_window("/shipments", "voidDate", start, end, Shipment, _SHIPMENT_PARAMS)
+
+    def iter_orders_modified(self, start: datetime, end: datetime) -> Iterator[Order]:
+        params = {"sortBy": "ModifyDate", "sortDir": "ASC"}
+        return self._iter_window("/orders", "modifyDate", start, end, Order, params)
+
+    def iter_fulfillments_created(self, start: datetime, end: datetime) -> Iterator[Fulfillment]:
+        """Orders marked as shipped outside the label flow (they never appear in /shipments)."""
+        params = {"sortBy": "CreateDate", "sortDir": "ASC"}
+        return self._iter_window("/fulfillments", "createDate", start, end, Fulfillment, params)
+
+    def get_order(self, order_id: int) -> Order | None:
+        """One order by its ShipStation orderId; None when ShipStation does not know it."""
+        response = self._request("GET", f"/orders/{int(order_id)}", allow_404=True)
+        if response is None:
+            return None
+        return Order.from_api(self._json_object(response, f"/orders/{order_id}"))
+
+    def list_stores(self, *, show_inactive: bool = False) -> list[Store]:
+        params = {"showInactive": "true"} if show_inactive else None
+        response = self._request("GET", "/stores", params=params)
+        assert response is not None
+        body = self._json(response, "/stores")
+        if not isinstance(body, list):
+            raise ShipStationError("unexpected /stores response: not a list", method="GET", path="/stores")
+        return [Store.from_api(item) for item in self._without_nulls(body)]
+
+    def subscribe_webhook(
+        self,
+        target_url: str,
+        event: str,
+        store_id: int | None = None,
+        friendly_name: str | None = None,
+    ) -> int | dict[str, Any]:
+        """Subscribe a V1 webhook; the new webhook id (or the whole answer if it carries none).
+
+        The historic docs answer ``{"id": n}``, the current ones describe ``WebHookID``: both are
+        read.
+        """
+        body: dict[str, Any] = {"target_url": target_url, "event": event}
+        if store_id is not None:
+            body["store_id"] = store_id
+        if friendly_name is not None:
+            body["friendly_name"] = friendly_name
+        response = self._request("POST", "/webhooks/subscribe", json=body)
+        assert response is not None
+        answer = self._json_object(response, "/webhooks/subscribe")
+        for key in ("id", "WebHookID", "webHookId", "webhookId"):
+            if isinstance(answer.get(key), int):
+                return int(answer[key])
+        return answer
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        response = self._request("GET", "/webhooks")
+        assert response is not None
+        body = self._json(response, "/webhooks")
+        hooks = body.get("webhooks") if isinstance(body, dict) else body
+        return self._without_nulls(hooks if isinstance(hooks, list) else [])
+
+    def unsubscribe_webhook(self, webhook_id: int) -> bool:
+        """Delete a webhook; False when it did not exist."""
+        return self._request("DELETE", f"/webhooks/{int(webhook_id)}", allow_404=True) is not None
+
+    def fetch_resource_url(self, url: str) -> list[dict[str, Any]]:
+        """Every record behind a webhook ``resource_url`` (all pages), as raw dicts.
+
+        The URL is absolute and may name another API host (``ssapi11...``); the caller must have
+        validated it. The same credentials are sent.
+        """
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        size = _int_or_none(_get_ci(query, "pageSize")) or SERVER_DEFAULT_PAGE_SIZE
+        target = parts._replace(query="", fragment="").geturl()
+        records: list[dict[str, Any]] = []
+        for body, _page in self._pages(target, query, size, parts.path or "/"):
+            records.extend(self._without_nulls(_collection_of(body)))
+        return records
+
+    # -- windows and pagination ---------------------------------------------------------------
+
+    def _iter_window(
+        self,
+        path: str,
+        date_param: str,
+        start: datetime,
+        end: datetime,
+        model: type[M],
+        base: dict[str, str],
+    ) -> Iterator[M]:
+        # Computed now, not on first iteration, so a naive or reversed window fails at the call.
+        lower, upper = pacific_wallclock_window(start, end)
+        params = {**base, f"{date_param}Start": lower, f"{date_param}End": upper}
+        return self._iter_models(path, params, model)
+
+    def _iter_models(self, path: str, params: dict[str, str], model: type[M]) -> Iterator[M]:
+        collection = path.strip("/")
+        page_model = Page[model]  # type: ignore[valid-type]
+        for body, _page in self._pages(path, params, self.page_size, path):
+            try:
+                page = page_model.from_api(body, collection)
+            except ValueError as exc:
+                raise ShipStationError(
+                    f"unexpected {collection} payload: {redact(str(exc), self._secrets)[:300]}",
+                    method="GET",
+                    path=path,
+                ) from None
+            self.stats.null_items_skipped += page.received - len(page.items)
+            yield from page.items
+
+    def _pages(
+        self, url: str, params: dict[str, str], page_size: int, path: str
+    ) -> Iterator[tuple[dict[str, Any], int]]:
+        """Raw page bodies until the data is exhausted, whatever ``pages`` claims."""
+        seen = 0
+        previous_ids: tuple[Any, ...] | None = None
+        for number in range(1, MAX_PAGES + 1):
+            query = {k: v for k, v in params.items() if k.lower() not in ("page", "pagesize")}
+            query.update(page=str(number), pageSize=str(page_size))
+            response = self._request("GET", url, params=query, endpoint=path)
+            assert response is not None
+            body = self._json_object(response, path)
+            items = _collection_of(body)
+            ids = tuple(_record_id(item) for item in items)
+            if any(i is not None for i in ids) and ids == previous_ids:
+                raise ShipStationError(
+                    f"page {number} repeated page {number - 1}; the server ignores paging, refusing to loop",
+                    method="GET",
+                    path=path,
+                )
+            previous_ids = ids
+            seen += len(items)
+            yield body, number
+            if not _has_more(body, number, len(items), page_size, seen):
+                return
+        raise ShipStationError(f"more than {MAX_PAGES} pages; stopping", method="GET", path=path)
+
+    # -- HTTP with rate limiting and retries --------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        allow_404: bool = False,
+        endpoint: str | None = None,
+    ) -> httpx.Response | None:
+        """One logical request, retried as needed; None only for an allowed 404."""
+        path = endpoint or urlsplit(url).path or url
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            retry=retry_if_exception(lambda exc: isinstance(exc, _Retryable)),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, url, path, params, json, allow_404)
+        except _Retryable as final:
+            final.error.attempts = self.max_attempts
+            raise final.error from None
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: dict[str, str] | None,
+        json: dict[str, Any] | None,
+        allow_404: bool,
+    ) -> httpx.Response | None:
+        self._pace()
+        self.stats.requests[f"{method} {path}"] += 1
+        try:
+            response = self._http.request(method, url, params=params, json=json)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, method, path) from None
+        self._note_rate_headers(response)
+        self.stats.statuses[response.status_code] += 1
+        if response.is_success:
+            return response
+        if response.status_code == 404 and allow_404:
+            return None
+        raise self._status_error(response, method, path)
+
+    def _transport_error(self, exc: httpx.TransportError, method: str, path: str) -> Exception:
+        detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
+        error = ShipStationTransportError(
+            f"no usable response from ShipStation ({detail})", method=method, path=path
+        )
+        # A POST whose request may have reached the server is not repeated (a webhook could be
+        # subscribed twice); only connection setup failures are safe to retry for it.
+        if method == "GET" or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return _Retryable(error)
+        return error
+
+    def _status_error(self, response: httpx.Response, method: str, path: str) -> Exception:
+        status = response.status_code
+        if status in (401, 403):
+            return ShipStationAuthError(status=status, method=method, path=path)
+        detail = redact(describe_body(response.text, response.headers.get("content-type", "")), self._secrets)
+        if status == 429:
+            self.stats.throttled += 1
+            reset = _int_or_none(response.headers.get("X-Rate-Limit-Reset"))
+            retry_after = _int_or_none(response.headers.get("Retry-After"))
+            wait = reset if reset is not None else retry_after
+            error = ShipStationRateLimited(reset_seconds=wait, method=method, path=path)
+            return _Retryable(error, wait_hint=DEFAULT_429_WAIT if wait is None else float(wait))
+        if status >= 500:
+            return _Retryable(ShipStationServerError(status=status, detail=detail, method=method, path=path))
+        message = (
+            f"ShipStation rejected the request: {detail}" if detail else "ShipStation rejected the request"
+        )
+        return ShipStationRequestError(message, status=status, method=method, path=path)
+
+    def _wait(self, state: RetryCallState) -> float:
+        """429: the server's reset (+ margin, bounded); anything else: exponential with jitter."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.wait_hint is not None:
+            return min(exc.wait_hint + self._reset_margin, self._max_rate_wait)
+        return float(self._backoff(state))
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+
+    def _note_rate_headers(self, response: httpx.Response) -> None:
+        limit = _int_or_none(response.headers.get("X-Rate-Limit-Limit"))
+        remaining = _int_or_none(response.headers.get("X-Rate-Limit-Remaining"))
+        reset = _int_or_none(response.headers.get("X-Rate-Limit-Reset"))
+        if remaining is None or reset is None:
+            return
+        self.stats.limit, self.stats.remaining, self.stats.reset = limit, remaining, reset
+        self.stats.reset_at = time.monotonic() + reset
+
+    def _pace(self) -> None:
+        """Spend the remaining budget evenly over the window instead of hitting a 429.
+
+        At ``low_remaining`` or below, wait for the window to reset (leaving a request for other
+        users of the same key, e.g. the webhook fetcher); in the last fifth of the budget, space
+        requests so the rest of the window is shared out evenly.
+        """
+        stats = self.stats
+        if stats.remaining is None or stats.reset_at is None:
+            return
+        left = stats.reset_at - time.monotonic()
+        if left <= 0:
+            return
+        if stats.remaining <= self._low_remaining:
+            delay = min(left + self._reset_margin, self._max_rate_wait)
+        elif stats.remaining <= max(2, (stats.limit or 40) // 5):
+            delay = left / stats.remaining
+        else:
+            return
+        stats.paced_seconds += delay
+        self._sleep(delay)
+        if stats.remaining <= self._low_remaining:
+            # The budget is assumed fresh after the reset; the next response tells the truth.
+            stats.remaining, stats.reset_at = None, None
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def _json(self, response: httpx.Response, path: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            detail = redact(
+                describe_body(response.text, response.headers.get("content-type", "")), self._secrets
+            )
+            raise ShipStationError(
+                f"ShipStation answered with something that is not JSON: {detail}",
+                status=response.status_code,
+                method=response.request.method,
+                path=path,
+            ) from None
+
+    def _json_object(self, response: httpx.Response, path: str) -> dict[str, Any]:
+        body = self._json(response, path)
+        if not isinstance(body, dict):
+            raise ShipStationError(
+                "unexpected ShipStation response: not a JSON object",
+                status=response.status_code,
+                method=response.request.method,
+                path=path,
+            )
+        return body
+
+    def _without_nulls(self, items: list[Any]) -> list[dict[str, Any]]:
+        kept = [item for item in items if isinstance(item, dict)]
+        self.stats.null_items_skipped += len(items) - len(kept)
+        return kept
+
+
+_SHIPMENT_PARAMS = {"sortBy": "CreateDate", "sortDir": "ASC", "includeShipmentItems": "true"}
+
+
+def _has_more(body: dict[str, Any], number: int, count: int, page_size: int, seen: int) -> bool:
+    """Whether another page may hold data; ``pages`` alone is not trusted (it can be 0)."""
+    if count == 0:
+        return False
+    pages = _int_or_none(body.get("pages"))
+    total = _int_or_none(body.get("total"))
+    return (
+        count >= page_size or (pages is not None and number < pages) or (total is not None and seen < total)
+    )
+
+
+def _collection_of(body: dict[str, Any] | list[Any]) -> list[Any]:
+    if isinstance(body, list):
+        return body
+    for key in COLLECTIONS:
+        value = body.get(key)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _record_id(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return None
+    for key in ("shipmentId", "fulfillmentId", "orderId"):
+        if key in item:
+            return item[key]
+    return None
+
+
+def _get_ci(mapping: dict[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in mapping.items() if k.lower() == lowered), None)
+
+
+def _int_or_none(value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        try:
+            return int(float(str(value).strip()))
+        except ValueError:
+            return None

@@ -1,0 +1,106 @@
+"""Match the ledger's open records to NAV sales orders, asking NAV only for what can match."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from shipnav_dagster.domain import MatchDecision, NavOrder, ShipRecord
+from shipnav_dagster.ledger.repository import Ledger
+from shipnav_dagster.matching import NavIndex, RecordKeys, match_record, record_keys
+from shipnav_dagster.nav.client import NavClient
+
+SALES_ORDER_SELECT = [
+    "Document_Type",
+    "No",
+    "External_Document_No",
+    "Sell_to_Customer_Name",
+    "Order_Date",
+    "Status",
+    "Package_Tracking_No",
+    "Shipping_Agent_Code",
+    "Shipping_Agent_Service_Code",
+    "Shipment_Date",
+]
+BATCH = 5000  # records decided per round: bounds memory, costs one partial filter chunk each
+
+
+@dataclass
+class MatchSummary:
+    decisions: list[MatchDecision] = field(default_factory=list)
+    nav_lookups: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for d in self.decisions if d.outcome == outcome)
+
+
+class NavIndexer:
+    """Fetches NAV orders tier by tier: a weaker tier is asked only for records still unresolved."""
+
+    def __init__(self, nav: NavClient, *, chunk: int) -> None:
+        self.nav = nav
+        self.chunk = chunk
+        self.entities: dict[str, dict[str, Any]] = {}
+        self.lookups = 0
+
+    def _fetch(self, field_name: str, values: Sequence[object]) -> None:
+        if not values:
+            return
+        before = self.nav.stats.gets
+        for entity in self.nav.find_sales_orders(
+            field_name, list(values), select=SALES_ORDER_SELECT, chunk=self.chunk
+        ):
+            self.entities[entity["No"]] = entity
+        self.lookups += self.nav.stats.gets - before
+
+    def index(self, dates: Sequence[date] = ()) -> NavIndex:
+        return NavIndex.build((NavOrder.from_odata(e) for e in self.entities.values()), dates_loaded=dates)
+
+    def decide(self, records: Sequence[ShipRecord], keys: dict[str, RecordKeys]) -> list[MatchDecision]:
+        # NAV stores Code fields (No, External Document No.) in upper case.
+        self._fetch(
+            "External_Document_No", sorted({v.upper() for k in keys.values() for v in k.external_values})
+        )
+        index = self.index()
+        by_key = {r.record_key: r for r in records}
+        decided = {k: match_record(r, keys[k], index) for k, r in by_key.items()}
+        open_keys = [k for k, d in decided.items() if d.outcome == "no_order_yet"]
+        self._fetch("No", sorted({n.upper() for k in open_keys for n in keys[k].order_numbers}))
+        index = self.index()
+        for k in open_keys:
+            decided[k] = match_record(by_key[k], keys[k], index)
+        open_keys = [k for k, d in decided.items() if d.outcome == "no_order_yet"]
+        dates = sorted({keys[k].order_date for k in open_keys if keys[k].names and keys[k].order_date})
+        self._fetch("Order_Date", dates)
+        index = self.index(dates)
+        for k in open_keys:
+            decided[k] = match_record(by_key[k], keys[k], index)
+        return [decided[r.record_key] for r in records]
+
+
+def match_open_records(
+    ledger: Ledger,
+    nav: NavClient,
+    *,
+    run_id: str | None,
+    chunk: int,
+    max_age: timedelta,
+    keys: Sequence[str] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> MatchSummary:
+    """Decide every open record (or exactly ``keys``) and store each decision with its reason."""
+    work = list(keys) if keys is not None else ledger.work_keys()
+    summary = MatchSummary()
+    for start in range(0, len(work), BATCH):
+        records = ledger.load_records(work[start : start + BATCH])
+        orders = ledger.order_infos(r.order_id for r in records if r.order_id is not None)
+        rkeys = {r.record_key: record_keys(r, orders) for r in records}
+        indexer = NavIndexer(nav, chunk=chunk)
+        decisions = indexer.decide(records, rkeys)
+        ledger.record_decisions(decisions, run_id=run_id, max_age=max_age)
+        matched = {d.nav_order_no for d in decisions if d.outcome == "matched"}
+        ledger.save_nav_orders([e for no, e in indexer.entities.items() if no in matched], run_id=run_id)
+        summary.decisions += decisions
+        summary.nav_lookups += indexer.lookups
+        log(f"decided {len(decisions)} records with {indexer.lookups} NAV lookups")
+    return summary

@@ -1,0 +1,340 @@
+"""Read-compare-write each matched NAV order with If-Match, concurrently across orders only."""
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from shipnav_dagster.domain import NavOrder, NavPostedShipment, NavSalesLine, ShipRecord
+from shipnav_dagster.ledger.repository import Ledger, Outcome
+from shipnav_dagster.mapping import CarrierMapping
+from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.nav.errors import NavConflictError, NavError, NavNotFoundError, NavValidationError
+from shipnav_dagster.planning import EntityPatch, OrderPlan, plan_order
+from shipnav_dagster.sync.match import SALES_ORDER_SELECT
+
+POSTED_SELECT = [
+    "No",
+    "Order_No",
+    "Posting_Date",
+    "Package_Tracking_No",
+    "Shipping_Agent_Code",
+    "Shipping_Agent_Service_Code",
+]
+LINE_SELECT = [
+    "Document_Type",
+    "Document_No",
+    "Line_No",
+    "Type",
+    "No",
+    "Quantity",
+    "Qty_to_Ship",
+    "Quantity_Shipped",
+]
+MAX_CONFLICT_ROUNDS = 3
+ORDER_BATCH = 2000
+
+
+@dataclass
+class WriteOptions:
+    mapping: CarrierMapping
+    tracking_max_length: int
+    write_line_quantities: bool
+    dry_run: bool
+    max_concurrency: int
+    chunk: int
+
+
+@dataclass
+class OrderResult:
+    nav_order_no: str
+    outcome: str  # written | already_correct | dry_run | failed | parked
+    reason: str
+    plan: OrderPlan | None = None
+    applied: list[EntityPatch] = field(default_factory=list)
+    failed_patch: EntityPatch | None = None
+    error: str | None = None
+    retry: bool = False
+    skipped_agent: str | None = None  # set when NAV refused the agent/service code
+
+
+@dataclass
+class WriteSummary:
+    results: list[OrderResult] = field(default_factory=list)
+    patches: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+
+class OrderWriter:
+    def __init__(self, nav: NavClient, options: WriteOptions) -> None:
+        self.nav = nav
+        self.options = options
+
+    def _plan(
+        self,
+        entity: dict[str, Any],
+        records: Sequence[ShipRecord],
+        posted: Sequence[dict[str, Any]],
+        drop_agent: bool,
+    ) -> OrderPlan:
+        order = NavOrder.from_odata(entity)
+        lines = None
+        if self.options.write_line_quantities:
+            lines = [NavSalesLine.from_odata(x) for x in self.nav.sales_lines(order.no, select=LINE_SELECT)]
+        mapping = self.options.mapping
+        if drop_agent:
+            mapping = CarrierMapping(
+                (), "NAV refused the mapped Shipping Agent code (Internal_InvalidTableRelation)"
+            )
+        return plan_order(
+            order,
+            records,
+            mapping,
+            tracking_max_length=self.options.tracking_max_length,
+            posted=[NavPostedShipment.from_odata(p) for p in posted],
+            lines=lines,
+            write_line_quantities=self.options.write_line_quantities,
+        )
+
+    def _apply(self, patch: EntityPatch) -> None:
+        if patch.entity == "SalesOrder":
+            self.nav.patch_sales_order(patch.key, patch.etag, patch.changes)
+        elif patch.entity == "PostedSalesShipment":
+            self.nav.patch_posted_shipment(patch.key, patch.etag, patch.changes)
+        else:
+            order_no, _, line_no = patch.key.rpartition("/")
+            self.nav.patch_sales_line(order_no, int(line_no), patch.etag, patch.changes)
+
+    def _reread(self, no: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        entity = self.nav.get_sales_order(no, select=SALES_ORDER_SELECT)
+        posted = self.nav.posted_shipments_for_orders([no], select=POSTED_SELECT, chunk=self.options.chunk)
+        return entity, posted
+
+    def write(
+        self, entity: dict[str, Any], records: Sequence[ShipRecord], posted: Sequence[dict[str, Any]]
+    ) -> OrderResult:
+        """Plan from what NAV holds, PATCH what differs; on a conflict re-read and decide again."""
+        no = entity["No"]
+        applied: list[EntityPatch] = []
+        drop_agent = False
+        for _round in range(MAX_CONFLICT_ROUNDS):
+            plan = None
+            try:
+                plan = self._plan(entity, records, posted, drop_agent)
+                if self.options.dry_run:
+                    return OrderResult(no, "dry_run", "dry run: nothing written", plan)
+                for patch in plan.patches:
+                    self._apply(patch)
+                    applied.append(patch)
+                return _finished(no, plan, applied)
+            except NavConflictError:
+                fresh, posted = self._reread(no)
+                if fresh is None:
+                    return OrderResult(
+                        no, "failed", f"NAV order {no} disappeared while writing", plan, applied, retry=True
+                    )
+                entity = fresh
+            except NavValidationError as exc:
+                agent_refused = exc.code == "Internal_InvalidTableRelation" and not drop_agent
+                if agent_refused:
+                    drop_agent = True
+                    fresh, posted = self._reread(no)
+                    entity = fresh or entity
+                    continue
+                if exc.code == "Application_FieldValidationException":
+                    # Status changed (Released) since the read: decide again from NAV's state.
+                    fresh, posted = self._reread(no)
+                    if fresh is not None and fresh.get("Status") != entity.get("Status"):
+                        entity = fresh
+                        continue
+                return OrderResult(
+                    no, "parked", f"NAV refused the change: {exc}", plan, applied, error=str(exc)
+                )
+            except NavNotFoundError as exc:
+                return OrderResult(
+                    no,
+                    "failed",
+                    f"NAV order {no} not found: {exc}",
+                    plan,
+                    applied,
+                    error=str(exc),
+                    retry=True,
+                )
+            except (NavError, httpx.TransportError) as exc:
+                return OrderResult(
+                    no,
+                    "failed",
+                    f"NAV write failed, queued for retry: {exc}",
+                    plan,
+                    applied,
+                    error=str(exc),
+                    retry=True,
+                )
+        return OrderResult(
+            no,
+            "failed",
+            f"NAV kept reporting concurrent changes to order {no} "
+            f"({MAX_CONFLICT_ROUNDS} rounds); queued for retry",
+            None,
+            applied,
+            retry=True,
+        )
+
+
+def _finished(no: str, plan: OrderPlan, applied: list[EntityPatch]) -> OrderResult:
+    if plan.parked and not applied:
+        return OrderResult(no, "parked", "; ".join(plan.parked.values()), plan, applied)
+    if applied:
+        fields = ", ".join(f"{p.entity} {p.key}: {', '.join(p.changes)}" for p in applied)
+        return OrderResult(no, "written", f"wrote {fields}", plan, applied)
+    return OrderResult(
+        no, "already_correct", "NAV already holds these values; nothing written", plan, applied
+    )
+
+
+def record_outcomes(result: OrderResult, records: Sequence[ShipRecord], pending: set[str]) -> list[Outcome]:
+    """The status each of this order's open records ends with, and why."""
+    outcomes: dict[str, tuple[str, str]] = {}
+    plan = result.plan
+    master = plan.master_key if plan else None
+    skips = "; ".join(sorted({f"{s.field} not written: {s.reason}" for s in plan.skips})) if plan else ""
+    for r in records:
+        if r.record_key not in pending:
+            continue
+        if result.outcome == "failed":
+            outcomes[r.record_key] = ("failed", result.reason)
+        elif r.is_return:
+            outcomes[r.record_key] = ("ignored", "return label: not outbound tracking")
+        elif r.voided:
+            outcomes[r.record_key] = (
+                "voided",
+                f"label voided; NAV order {result.nav_order_no} follows the remaining labels",
+            )
+        elif not (r.tracking_number or "").strip():
+            outcomes[r.record_key] = ("ignored", "no tracking number on the record")
+        elif plan and r.record_key in plan.parked:
+            outcomes[r.record_key] = ("parked", plan.parked[r.record_key])
+        elif result.outcome == "dry_run":
+            outcomes[r.record_key] = ("matched_pending", "dry run: decided, nothing written")
+        elif result.outcome == "parked":
+            outcomes[r.record_key] = ("parked", result.reason)
+        else:
+            role = (
+                "master tracking"
+                if r.record_key == master
+                else (f"additional package; NAV holds the master {plan.master_tracking if plan else ''}")
+            )
+            reason = f"{role}: {result.reason}" + (f"; {skips}" if skips else "")
+            outcomes[r.record_key] = (result.outcome, reason)
+    return [
+        Outcome(key, status, reason, result.nav_order_no, retry=status == "failed")
+        for key, (status, reason) in outcomes.items()
+    ]
+
+
+def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict[str, Any]]:
+    """Ledger rows for every planned field change and skip of one order."""
+    plan = result.plan
+    if plan is None:
+        return []
+    keys = [r.record_key for r in records]
+    rows: list[dict[str, Any]] = []
+    applied = {id(p) for p in result.applied}
+    for patch in plan.patches:
+        if id(patch) in applied:
+            status = "applied"
+        elif result.outcome == "dry_run":
+            status = "dry_run"
+        elif result.outcome in ("failed", "parked"):
+            status = "failed"
+        else:
+            status = "planned"
+        for name, after in patch.changes.items():
+            rows.append(
+                {
+                    "nav_order_no": plan.nav_order_no,
+                    "entity": patch.entity,
+                    "entity_key": patch.key,
+                    "field": name,
+                    "before": patch.before.get(name),
+                    "after": after,
+                    "status": status,
+                    "reason": result.error if status == "failed" else None,
+                    "record_keys": keys,
+                }
+            )
+    for skip in plan.skips:
+        rows.append(
+            {
+                "nav_order_no": plan.nav_order_no,
+                "entity": skip.entity,
+                "entity_key": skip.key,
+                "field": skip.field,
+                "before": None,
+                "after": None,
+                "status": "skipped",
+                "reason": skip.reason,
+                "record_keys": keys,
+            }
+        )
+    return rows
+
+
+def _write_task(
+    writer: OrderWriter,
+    no: str,
+    entity: dict[str, Any] | None,
+    records: Sequence[ShipRecord],
+    posted: Sequence[dict[str, Any]],
+) -> OrderResult:
+    if entity is None:
+        return OrderResult(no, "failed", f"NAV order {no} no longer exists", retry=True)
+    return writer.write(entity, records, posted)
+
+
+def write_back(
+    ledger: Ledger,
+    nav: NavClient,
+    options: WriteOptions,
+    *,
+    run_id: str | None,
+    nav_order_nos: Sequence[str] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> WriteSummary:
+    summary = WriteSummary()
+    todo = list(nav_order_nos) if nav_order_nos is not None else ledger.nav_orders_to_write()
+    writer = OrderWriter(nav, options)
+    patches_before = nav.stats.patches
+    for start in range(0, len(todo), ORDER_BATCH):
+        batch = todo[start : start + ORDER_BATCH]
+        entities = ledger.nav_orders(batch)
+        missing = [no for no in batch if no not in entities]
+        if missing:
+            for e in nav.find_sales_orders("No", missing, select=SALES_ORDER_SELECT, chunk=options.chunk):
+                entities[e["No"]] = e
+        posted: dict[str, list[dict[str, Any]]] = {}
+        for p in nav.posted_shipments_for_orders(batch, select=POSTED_SELECT, chunk=options.chunk):
+            posted.setdefault(p.get("Order_No") or "", []).append(p)
+        records = ledger.records_of_nav_orders(batch)
+        pending = ledger.pending_keys_of_orders(batch)
+
+        tasks = [(no, entities.get(no), records.get(no, []), posted.get(no, [])) for no in batch]
+        # One task per order: an order's PATCHes are sequential, orders run side by side.
+        with ThreadPoolExecutor(max_workers=options.max_concurrency) as pool:
+            results = list(pool.map(lambda task: _write_task(writer, *task), tasks))
+        changes: list[dict[str, Any]] = []
+        outcomes: list[Outcome] = []
+        for result in results:
+            recs = records.get(result.nav_order_no, [])
+            changes += change_rows(result, recs)
+            outcomes += record_outcomes(result, recs, pending)
+        ledger.set_outcomes(outcomes, run_id=run_id)
+        ledger.record_changes(changes, run_id=run_id)
+        summary.results += results
+        log(f"wrote back {len(results)} NAV orders")
+    summary.patches = nav.stats.patches - patches_before
+    return summary
