@@ -2,4 +2,18 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from shipnav_dagster.defs.assets import (
+    nav_sales_orders,
+    nav_tracking_writeback,
+    shipment_matches,
+    shipstation_shipments,
+)
+from shipnav_dagster.defs.jobs import build_sync_schedule, shipnav_sync_job
+from shipnav_dagster.defs.resources import ShipnavResource
+
+defs = dg.Definitions(
+    assets=[nav_sales_orders, shipstation_shipments, shipment_matches, nav_tracking_writeback],
+    jobs=[shipnav_sync_job],
+    schedules=[build_sync_schedule()],
+    resources={"shipnav": ShipnavResource()},
+)

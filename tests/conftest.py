@@ -80,3 +80,10 @@ def pg_schema_url(pg_url: str) -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(sa.text(f'drop schema "{schema}" cascade'))
     engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use the PostgreSQL fixtures carry the ``postgres`` marker (CI counts them)."""
+    for item in items:
+        if {"pg_url", "pg_schema_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)

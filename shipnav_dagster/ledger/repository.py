@@ -568,6 +568,28 @@ class Ledger:
         for chunk in _chunks(list(events), 1000):
             conn.execute(t.events.insert(), list(chunk))
 
+    def match_conflicts(self, run_id: str | None) -> list[str]:
+        """ShipStation orders whose records point at more than one NAV order after this run."""
+        decided = (
+            sa.select(t.records.c.order_id)
+            .join(t.decisions, t.decisions.c.record_key == t.records.c.record_key)
+            .where(t.decisions.c.run_id == run_id)
+            .where(t.decisions.c.outcome == "matched")
+            .where(t.records.c.order_id.is_not(None))
+        )
+        stmt = (
+            sa.select(t.records.c.order_id, sa.func.count(sa.distinct(t.records.c.nav_order_no)))
+            .where(t.records.c.order_id.in_(decided))
+            .where(t.records.c.nav_order_no.is_not(None))
+            .group_by(t.records.c.order_id)
+            .having(sa.func.count(sa.distinct(t.records.c.nav_order_no)) > 1)
+        )
+        with self.engine.connect() as conn:
+            return [
+                f"ShipStation order {order_id} is matched to {n} different NAV orders"
+                for order_id, n in conn.execute(stmt).all()
+            ]
+
     # Reading for operators -------------------------------------------------------------------
 
     def status_counts(self) -> dict[str, int]:

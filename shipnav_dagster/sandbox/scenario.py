@@ -8,8 +8,13 @@ their worlds through these functions, so a shape fix made here reaches all of th
 Times are naive Pacific ``datetime``s (ShipStation's wall clock); ``None`` means "now". Identifiers
 and tracking numbers are derived deterministically from the world's id counter, so the same
 sequence of calls always yields the same world.
+
+Nested objects that never change once written (addresses, weights, dimensions, option blocks)
+may be shared between records to keep large benchmark worlds small: replace them, never mutate
+them in place.
 """
 
+import functools
 import hashlib
 import re
 import uuid
@@ -18,6 +23,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from shipnav_dagster.sandbox.nav_schema import (
+    POSTED_SHIPMENT,
+    SALES_LINE,
+    SALES_ORDER,
+    EntityDef,
+    default_value,
+)
 from shipnav_dagster.sandbox.state import SandboxWorld, format_pacific, pacific_now
 
 Record = dict[str, Any]
@@ -161,6 +173,34 @@ def _bump_modify(order: Record, when: datetime) -> None:
         order["modifyDate"] = stamp
 
 
+# Nested objects that never change after creation are shared between records (one dict per
+# distinct value), which keeps 100k-shipment benchmark worlds small. Helpers that change such a
+# value replace the object, never mutate it; callers must do the same.
+@functools.cache
+def _weight(ounces: float) -> Record:
+    return {"value": ounces, "units": "ounces", "WeightUnits": 1}
+
+
+@functools.cache
+def _dimensions(length: float, width: float, height: float) -> Record:
+    return {"units": "inches", "length": length, "width": width, "height": height}
+
+
+@functools.cache
+def _shipment_options(store_id: int) -> Record:
+    return {
+        "billToParty": None,
+        "billToAccount": None,
+        "billToPostalCode": None,
+        "billToCountryCode": None,
+        "storeId": store_id,
+    }
+
+
+_NO_INSURANCE: Record = {"provider": None, "insureShipment": False, "insuredValue": 0.0}
+_NO_CUSTOMS: Record = {"contents": None, "customsItems": None, "nonDelivery": None}
+
+
 def _product(sku: str) -> Product:
     product = CATALOG.get(sku)
     if product is not None:
@@ -296,7 +336,7 @@ def _order_item(
         "sku": sku,
         "name": name or product.name,
         "imageUrl": None,
-        "weight": None if adjustment else {"value": product.weight_oz, "units": "ounces", "WeightUnits": 1},
+        "weight": None if adjustment else _weight(product.weight_oz),
         "quantity": quantity,
         "unitPrice": product.unit_price if unit_price is None else unit_price,
         "taxAmount": None,
@@ -386,6 +426,7 @@ def add_ss_order(
             for name, amount in adjustments
         ]
         total, weight_oz = _order_totals(lines)
+        email = _email_for(customer_name)
         shipping = 0.0 if total >= 75 else 7.95
         tax = _money(max(total, 0) * 0.0825)
         order = {
@@ -399,8 +440,8 @@ def add_ss_order(
             "shipByDate": None,
             "orderStatus": order_status,
             "customerId": int("7" + _digits(" ".join(customer_name.split()).lower(), 7)),
-            "customerUsername": _email_for(customer_name),
-            "customerEmail": _email_for(customer_name),
+            "customerUsername": email,
+            "customerEmail": email,
             "billTo": bill,
             "shipTo": ship,
             "items": lines,
@@ -420,10 +461,10 @@ def add_ss_order(
             "confirmation": "none",
             "shipDate": None,
             "holdUntilDate": None,
-            "weight": {"value": weight_oz, "units": "ounces", "WeightUnits": 1},
+            "weight": _weight(weight_oz),
             "dimensions": None,
-            "insuranceOptions": {"provider": None, "insureShipment": False, "insuredValue": 0.0},
-            "internationalOptions": {"contents": None, "customsItems": None, "nonDelivery": None},
+            "insuranceOptions": _NO_INSURANCE,
+            "internationalOptions": _NO_CUSTOMS,
             "advancedOptions": {
                 "warehouseId": WAREHOUSE_ID,
                 "nonMachinable": False,
@@ -512,6 +553,7 @@ def add_customer_order(
             else external_document_no,
             status=nav_status,
             lines=items,
+            address=order["shipTo"],
         )
         return order, nav
 
@@ -556,25 +598,33 @@ def split_order(
         ]
         number = f"{parent['orderNumber']}-{len(siblings) + 1}"
         moved: list[Record] = []
+        remaining = list(parent["items"])
         for sku, qty in items:
-            source = next(
+            index = next(
                 (
-                    i
-                    for i in parent["items"]
+                    n
+                    for n, i in enumerate(remaining)
                     if i["sku"] == sku and not i["adjustment"] and i["quantity"] >= qty
                 ),
                 None,
             )
-            if source is None:
+            if index is None:
                 raise ValueError(f"order {parent['orderNumber']} has no {qty} x {sku} to split off")
-            source["quantity"] -= qty
-            source["modifyDate"] = _item_ts(at)
-            child_item = dict(source, orderItemId=world.shipstation.next_id(), quantity=qty)
-            child_item["createDate"] = child_item["modifyDate"] = _item_ts(at)
-            moved.append(child_item)
+            source = remaining[index]
+            # Items may be shared with earlier labels' shipmentItems: replace, never mutate.
+            remaining[index] = dict(source, quantity=source["quantity"] - qty, modifyDate=_item_ts(at))
+            moved.append(
+                dict(
+                    source,
+                    orderItemId=world.shipstation.next_id(),
+                    quantity=qty,
+                    createDate=_item_ts(at),
+                    modifyDate=_item_ts(at),
+                )
+            )
         # The parent's totals stay as the channel sent them; only its items and weight change.
-        parent["items"] = [i for i in parent["items"] if i["quantity"] > 0]
-        parent["weight"] = dict(parent["weight"], value=_order_totals(parent["items"])[1])
+        parent["items"] = [i for i in remaining if i["quantity"] > 0]
+        parent["weight"] = _weight(_order_totals(parent["items"])[1])
         parent["advancedOptions"]["mergedOrSplit"] = True
         _bump_modify(parent, at)
 
@@ -593,9 +643,7 @@ def split_order(
             shippingAmount=0.0,
             billTo=dict(parent["billTo"]),
             shipTo=dict(parent["shipTo"]),
-            weight={"value": child_weight, "units": "ounces", "WeightUnits": 1},
-            insuranceOptions=dict(parent["insuranceOptions"]),
-            internationalOptions=dict(parent["internationalOptions"]),
+            weight=_weight(child_weight),
             advancedOptions=dict(
                 parent["advancedOptions"], parentId=order_id, mergedOrSplit=True, mergedIds=[]
             ),
@@ -613,7 +661,7 @@ def _shipment_items(order: Record, items: Sequence[ItemSpec] | None) -> list[Rec
     """Order items (or the named (sku, qty) subset) in the OrderItem shape shipments carry."""
     goods = [i for i in order["items"] if not i["adjustment"]]
     if items is None:
-        return [dict(i) for i in goods]
+        return goods  # the item objects themselves: shared, never mutated
     out = []
     for sku, qty in items:
         source = next((i for i in goods if i["sku"] == sku), None)
@@ -678,26 +726,11 @@ def buy_label(
             "voidDate": None,
             "marketplaceNotified": False,
             "notifyErrorMessage": None,
-            "shipTo": dict(order["shipTo"]),
-            "weight": {"value": round(weight, 1), "units": "ounces", "WeightUnits": 1},
-            "dimensions": (
-                None
-                if dimensions is None
-                else {
-                    "units": "inches",
-                    "length": dimensions[0],
-                    "width": dimensions[1],
-                    "height": dimensions[2],
-                }
-            ),
-            "insuranceOptions": {"provider": None, "insureShipment": False, "insuredValue": 0.0},
-            "advancedOptions": {
-                "billToParty": None,
-                "billToAccount": None,
-                "billToPostalCode": None,
-                "billToCountryCode": None,
-                "storeId": order["advancedOptions"]["storeId"],
-            },
+            "shipTo": order["shipTo"],  # shared, never mutated (see _weight)
+            "weight": _weight(round(weight, 1)),
+            "dimensions": None if dimensions is None else _dimensions(*dimensions),
+            "insuranceOptions": _NO_INSURANCE,
+            "advancedOptions": _shipment_options(order["advancedOptions"]["storeId"]),
             "shipmentItems": ship_items,
             "labelData": None,
             "formData": None,
@@ -788,7 +821,7 @@ def mark_shipped(
             "voided": False,
             "marketplaceNotified": False,
             "notifyErrorMessage": None,
-            "shipTo": dict(order["shipTo"]),
+            "shipTo": order["shipTo"],
         }
         world.shipstation.fulfillments[fulfillment_id] = fulfillment
         order.update(orderStatus="shipped", shipDate=_date_text(shipped_on))
@@ -818,25 +851,57 @@ def _next_nav_no(world: SandboxWorld) -> str:
     return f"SO-{number}"
 
 
+_BLANKS: dict[str, Record] = {}
+
+
+def _blank(entity: EntityDef) -> Record:
+    """Every field of the page with NAV's blank value, in page control order."""
+    template = _BLANKS.get(entity.name)
+    if template is None:
+        template = _BLANKS[entity.name] = {prop.name: default_value(prop) for prop in entity.props}
+    return dict(template)
+
+
 def _nav_line(no: str, line_no: int, sku: str, qty: float, shipment_date: str) -> Record:
     product = _product(sku)
+    line = _blank(SALES_LINE)
+    line.update(
+        Document_No=no,
+        Line_No=line_no,
+        Type="Item",
+        No=sku.upper(),
+        Description=product.name[:50],
+        Quantity=qty,
+        Unit_of_Measure_Code="PCS",
+        Unit_Price=product.unit_price,
+        Line_Amount=_money(product.unit_price * qty),
+        Qty_to_Ship=qty,
+        Qty_to_Invoice=qty,
+        Shipment_Date=shipment_date,
+    )
+    return line
+
+
+def _address_fields(name: str, address: Record | None) -> Record:
+    """Sell-to / ship-to fields of page 42 taken from a ShipStation-shaped address."""
+    if address is None:
+        return {"Ship_to_Name": name[:50], "Bill_to_Name": name[:50]}
+    street = (address.get("street1") or "")[:50]
+    city = (address.get("city") or "")[:30]
+    postal = (address.get("postalCode") or "").upper()[:20]
+    country = (address.get("country") or "").upper()[:10]
     return {
-        "Document_Type": "Order",
-        "Document_No": no,
-        "Line_No": line_no,
-        "Type": "Item",
-        "No": sku.upper(),
-        "Description": product.name[:100],
-        "Location_Code": "",
-        "Quantity": qty,
-        "Unit_of_Measure_Code": "PCS",
-        "Unit_Price": product.unit_price,
-        "Line_Amount": _money(product.unit_price * qty),
-        "Qty_to_Ship": qty,
-        "Quantity_Shipped": 0,
-        "Shipment_Date": shipment_date,
-        "Shipping_Agent_Code": "",
-        "Shipping_Agent_Service_Code": "",
+        "Sell_to_Address": street,
+        "Sell_to_City": city,
+        "Sell_to_Post_Code": postal,
+        "Sell_to_Country_Region_Code": country,
+        "Bill_to_Name": name[:50],
+        "Ship_to_Name": " ".join((address.get("name") or name).split())[:50],
+        "Ship_to_Address": street,
+        "Ship_to_City": city,
+        "Ship_to_Post_Code": postal,
+        "Ship_to_County": (address.get("state") or "")[:30],
+        "Ship_to_Country_Region_Code": country,
     }
 
 
@@ -854,40 +919,42 @@ def add_nav_order(
     shipping_agent_code: str = "",
     shipping_agent_service_code: str = "",
     package_tracking_no: str = "",
+    address: Record | None = None,
 ) -> Record:
     """A NAV SalesOrder (page 42 fields) and its SalesOrderSalesLines (page 46), lines 10000, 20000…
 
     Code fields (No, External_Document_No, agent codes, item numbers) are stored upper case as
-    NAV does. ``no`` defaults to the next ``SO-1xxxx``. Returns the header record.
+    NAV does. ``no`` defaults to the next ``SO-1xxxx``; ``address`` (ShipStation-shaped) fills the
+    sell-to and ship-to fields. Returns the header record.
     """
     with world.lock:
         nav = world.nav
         number = (no or _next_nav_no(world)).upper()
         if number in nav.sales_orders:
             raise ValueError(f"NAV sales order {number} already exists")
-        ship_on = _date_text(shipment_date or order_date)
-        header: Record = {
-            "Document_Type": "Order",
-            "No": number,
-            "Sell_to_Customer_No": customer_no or customer_no_for(customer_name),
-            "Sell_to_Customer_Name": customer_name,
-            "External_Document_No": external_document_no.upper(),
-            "Your_Reference": "",
-            "Order_Date": _date_text(order_date),
-            "Document_Date": _date_text(order_date),
-            "Posting_Date": _date_text(order_date),
-            "Shipment_Date": ship_on,
-            "Location_Code": "",
-            "Status": status,
-            "Shipping_Agent_Code": shipping_agent_code.upper(),
-            "Shipping_Agent_Service_Code": shipping_agent_service_code.upper(),
-            "Package_Tracking_No": package_tracking_no,
-            "Completely_Shipped": False,
-        }
+        ordered = _date_text(order_date)
+        ship_on = ordered if shipment_date is None else _date_text(shipment_date)
+        header = _blank(SALES_ORDER)
+        header.update(_address_fields(customer_name, address))
+        header.update(
+            No=number,
+            Sell_to_Customer_No=customer_no or customer_no_for(customer_name),
+            Sell_to_Customer_Name=customer_name,
+            External_Document_No=external_document_no.upper(),
+            Document_Date=ordered,
+            Posting_Date=ordered,
+            Order_Date=ordered,
+            Shipment_Date=ship_on,
+            Shipping_Agent_Code=shipping_agent_code.upper(),
+            Shipping_Agent_Service_Code=shipping_agent_service_code.upper(),
+            Package_Tracking_No=package_tracking_no,
+            Status=status,
+        )
         nav.stamp(header)
         nav.sales_orders[number] = header
         rows = [_nav_line(number, 10_000 * (n + 1), sku, qty, ship_on) for n, (sku, qty) in enumerate(lines)]
         for row in rows:
+            # Header agent codes are pushed to the lines (UpdateSalesLinesByFieldNo).
             row["Shipping_Agent_Code"] = header["Shipping_Agent_Code"]
             row["Shipping_Agent_Service_Code"] = header["Shipping_Agent_Service_Code"]
             nav.stamp(row)
@@ -920,23 +987,6 @@ def reopen_nav_order(world: SandboxWorld, no: str) -> Record:
     return update_nav_order(world, no, Status="Open")
 
 
-# Fields NAV's TransferFields carries from Sales Header (36) to Sales Shipment Header (110) that
-# page 130 shows; posting then sets Order_No and its own No and Posting_Date.
-_POSTED_FROM_HEADER = (
-    "Sell_to_Customer_No",
-    "Sell_to_Customer_Name",
-    "External_Document_No",
-    "Your_Reference",
-    "Order_Date",
-    "Document_Date",
-    "Shipment_Date",
-    "Location_Code",
-    "Shipping_Agent_Code",
-    "Shipping_Agent_Service_Code",
-    "Package_Tracking_No",
-)
-
-
 def post_nav_shipment(
     world: SandboxWorld,
     order_no: str,
@@ -959,9 +1009,14 @@ def post_nav_shipment(
         number = (posted_no or f"{102_001 + len(nav.posted_shipments)}").upper()
         if number in nav.posted_shipments:
             raise ValueError(f"posted shipment {number} already exists")
-        posted: Record = {"No": number, "Order_No": header["No"]}
-        posted.update({name: header[name] for name in _POSTED_FROM_HEADER})
-        posted["Posting_Date"] = _date_text(posting_date) if posting_date else header["Shipment_Date"]
+        # TransferFields: every same-named field of Sales Header lands on Sales Shipment Header.
+        posted = _blank(POSTED_SHIPMENT)
+        posted.update({name: header[name] for name in posted if name in header})
+        posted.update(
+            No=number,
+            Order_No=header["No"],
+            Posting_Date=_date_text(posting_date) if posting_date else header["Shipment_Date"],
+        )
         _ship_lines(world, header["No"], quantities)
         nav.stamp(posted)
         nav.posted_shipments[number] = posted
@@ -970,8 +1025,9 @@ def post_nav_shipment(
 
 def _ship_lines(world: SandboxWorld, order_no: str, quantities: dict[str, float] | None) -> None:
     lines = world.nav.sales_lines.get(order_no, [])
+    upper = {sku.upper(): qty for sku, qty in (quantities or {}).items()}
     for line in lines:
-        wanted = line["Qty_to_Ship"] if quantities is None else quantities.get(line["No"], 0)
+        wanted = line["Qty_to_Ship"] if quantities is None else upper.get(line["No"], 0)
         outstanding = line["Quantity"] - line["Quantity_Shipped"]
         if wanted > outstanding:
             raise ValueError(f"cannot ship {wanted} of {line['No']} on {order_no}: {outstanding} outstanding")

@@ -11,6 +11,8 @@ Everything derives from ``random.Random(seed)`` and ``now``: the same pair gives
 import heapq
 import itertools
 import random
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +127,7 @@ class SeedManifest:
         return {name: len(refs) for name, refs in sorted(self.categories.items())}
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: list.remove() must remove this very plan
 class _Plan:
     """One customer order as the generator intends it, before any record exists."""
 
@@ -263,6 +265,7 @@ def _plan_orders(rng: random.Random, orders: int, now: datetime) -> list[_Plan]:
         _fill_plan(rng, plan, now)
     _plan_recent(rng, plans, now)
     _plan_duplicate_names(plans, now)
+    _unique_customer_days(rng, plans)
     plans.sort(key=lambda p: p.placed)
     _number_orders(rng, plans)
     return plans
@@ -313,7 +316,7 @@ def _assign_nav_modes(rng: random.Random, plans: list[_Plan], orders: int) -> No
     ):
         plan.customer, plan.company, plan.nav_name = ss_name, company, nav_name
     in_nav = [p for p in plans if p.nav_mode != NAV_MISSING]
-    for plan in rng.sample(in_nav, max(1, len(in_nav) // 10)):
+    for plan in rng.sample(in_nav, min(len(in_nav), max(1, len(in_nav) // 10))):
         plan.released = True
     partial = [p for p in plans if p.fate == MULTI and p.nav_mode == NAV_EXT and not p.released]
     for n, plan in enumerate(rng.sample(partial, min(4, len(partial)))):
@@ -371,6 +374,45 @@ def _plan_duplicate_names(plans: list[_Plan], now: datetime) -> None:
         plan.company = None
         plan.placed = day + timedelta(hours=3 * offset)
         plan.ship_to = sc.make_address("John Smith", key=f"john-smith-{offset}")
+
+
+def _name_key(name: str) -> str:
+    """Roughly what a tier-3 matcher compares: case, accents, punctuation, spacing ignored."""
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def _unique_customer_days(rng: random.Random, plans: list[_Plan]) -> None:
+    """No customer orders twice on one day, except the deliberate John Smith pair.
+
+    A repeat customer on the same day would make a "missing from NAV" order matchable by name
+    and date to the other order's NAV record, blurring the categories the manifest promises.
+    """
+    reserved = (NAV_NAME, NAV_AMBIGUOUS_NAME)
+    ordered = [p for p in plans if p.nav_mode in reserved] + [p for p in plans if p.nav_mode not in reserved]
+    seen: set[tuple[str, date]] = set()
+    for plan in ordered:
+        key = (_name_key(plan.customer), plan.placed.date())
+        if plan.nav_mode == NAV_AMBIGUOUS_NAME:
+            seen.add(key)
+            continue
+        tries = 0
+        while key in seen:
+            plan.customer, plan.company = _another_name(rng, tries), None
+            key = (_name_key(plan.customer), plan.placed.date())
+            tries += 1
+        if plan.ship_to is not None:
+            plan.ship_to = dict(plan.ship_to, name=plan.customer, company=plan.company)
+        seen.add(key)
+
+
+def _another_name(rng: random.Random, tries: int) -> str:
+    """A random customer name; middle initials (then a suffix) once plain names run out."""
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    if tries < 20:
+        return f"{first} {last}"
+    middle = chr(ord("A") + rng.randrange(26))
+    return f"{first} {middle}. {last}" if tries < 200 else f"{first} {middle}. {last} {tries}"
 
 
 def _number_orders(rng: random.Random, plans: list[_Plan]) -> None:

@@ -366,7 +366,8 @@ def sort_records(records: list[Record], field: str, id_field: str, descending: b
 
 
 def page_slice(params: Params) -> tuple[int, int]:
-    page = params.integer("page") or 1
+    page = params.integer("page")
+    page = 1 if page is None else page
     if page < 1:
         raise BadRequest("page must be 1 or greater.")
     size = params.integer("pageSize")
@@ -699,6 +700,7 @@ async def admin_reset(request: Request) -> Response:
         world.shipstation.faults = Faults()
         world.shipstation.rate_windows.clear()
         world.shipstation.log.clear()
+        world.shipstation.max_in_flight = world.shipstation.in_flight
     return JSONResponse({"reset": True})
 
 
@@ -726,6 +728,8 @@ async def admin_stats(request: Request) -> Response:
                     "window_seconds": state.rate_window_seconds,
                 },
                 "faults": _faults_dict(state.faults),
+                "in_flight": state.in_flight,
+                "max_in_flight": state.max_in_flight,
             }
         )
 
@@ -852,14 +856,17 @@ class ShipStationGate:
         status_box: list[int] = [0]
 
         with world.lock:
-            latency = world.shipstation.faults.latency_ms
-        if latency > 0:
-            await asyncio.sleep(latency / 1000)  # outside the lock so concurrent requests overlap
-
+            state = world.shipstation
+            latency = state.faults.latency_ms
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
+            if latency > 0:
+                await asyncio.sleep(latency / 1000)  # outside the lock so concurrent requests overlap
             await self._serve(world, scope, receive, send, status_box)
         finally:
             with world.lock:
+                world.shipstation.in_flight -= 1
                 world.shipstation.faults.requests_seen += 1
                 # A dropped connection is logged with status 0: no response was completed.
                 world.shipstation.log.add(method, path, query, status_box[0])
@@ -886,6 +893,7 @@ class ShipStationGate:
             response = _message(429, "Too Many Requests")
         elif plan.drop:
             await _drop_connection(send_with_headers)
+            status_box[0] = 0  # logged as 0: the client never got a complete response
             return
         elif plan.fail_status is not None:
             response = failure_response(plan.fail_status)

@@ -97,6 +97,9 @@ class ShipStationState:
     report_zero_pages: bool = False
     # Rate-limit windows per credential pair (hashed): [window start (monotonic s), requests].
     rate_windows: dict[str, list[float]] = field(default_factory=dict)
+    # API requests being served right now, and the peak (shows whether requests overlapped).
+    in_flight: int = 0
+    max_in_flight: int = 0
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
     ids: itertools.count = field(default_factory=lambda: itertools.count(900_000_001))

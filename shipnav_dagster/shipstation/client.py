@@ -12,6 +12,7 @@ Built to the facts in reference/shipstation.md:
   jitter); other 4xx are not, because repeating them cannot help.
 """
 
+import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +28,8 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from shipnav_dagster.shipstation.errors import (
@@ -122,9 +124,14 @@ class ShipStationClient:
         self.page_size = page_size
         self.max_attempts = max_attempts
         self.stats = ClientStats()
-        self._secrets = [api_key, api_secret]
+        # The Basic token too: a proxy echoing the Authorization header must not leak it.
+        token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
+        self._secrets = [token, api_key, api_secret]
         self._sleep = sleep
-        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        # Exponential with jitter so that several workers do not retry in lockstep.
+        self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
+            0, backoff_initial
+        )
         self._reset_margin = reset_margin
         self._max_rate_wait = max_rate_wait
         self._low_remaining = low_remaining
@@ -173,7 +180,9 @@ class ShipStationClient:
 
     def get_order(self, order_id: int) -> Order | None:
         """One order by its ShipStation orderId; None when ShipStation does not know it."""
-        response = self._request("GET", f"/orders/{int(order_id)}", allow_404=True)
+        response = self._request(
+            "GET", f"/orders/{int(order_id)}", allow_404=True, endpoint="/orders/{orderId}"
+        )
         if response is None:
             return None
         return Order.from_api(self._json_object(response, f"/orders/{order_id}"))
@@ -221,7 +230,8 @@ class ShipStationClient:
 
     def unsubscribe_webhook(self, webhook_id: int) -> bool:
         """Delete a webhook; False when it did not exist."""
-        return self._request("DELETE", f"/webhooks/{int(webhook_id)}", allow_404=True) is not None
+        path = f"/webhooks/{int(webhook_id)}"
+        return self._request("DELETE", path, allow_404=True, endpoint="/webhooks/{webhookId}") is not None
 
     def fetch_resource_url(self, url: str) -> list[dict[str, Any]]:
         """Every record behind a webhook ``resource_url`` (all pages), as raw dicts.
@@ -309,7 +319,8 @@ class ShipStationClient:
         endpoint: str | None = None,
     ) -> httpx.Response | None:
         """One logical request, retried as needed; None only for an allowed 404."""
-        path = endpoint or urlsplit(url).path or url
+        # Errors name the real path (never the query); stats group by endpoint template.
+        path = urlsplit(url).path or "/"
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             retry=retry_if_exception(lambda exc: isinstance(exc, _Retryable)),
@@ -319,7 +330,7 @@ class ShipStationClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, url, path, params, json, allow_404)
+            return retrying(self._attempt, method, url, path, endpoint or path, params, json, allow_404)
         except _Retryable as final:
             final.error.attempts = self.max_attempts
             raise final.error from None
@@ -329,12 +340,13 @@ class ShipStationClient:
         method: str,
         url: str,
         path: str,
+        endpoint: str,
         params: dict[str, str] | None,
         json: dict[str, Any] | None,
         allow_404: bool,
     ) -> httpx.Response | None:
         self._pace()
-        self.stats.requests[f"{method} {path}"] += 1
+        self.stats.requests[f"{method} {endpoint}"] += 1
         try:
             response = self._http.request(method, url, params=params, json=json)
         except httpx.TransportError as exc:

@@ -62,7 +62,11 @@ NullSkippingList = Annotated[list[T], BeforeValidator(_drop_nulls)]
 class ShipStationModel(BaseModel):
     """Base: camelCase aliases, unknown fields kept, original payload in ``.raw``."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel, frozen=False)
+    # coerce_numbers_to_str: ids such as orderNumber/batchNumber are strings in the docs but
+    # numeric-looking; a server sending them as JSON numbers must not break a whole page.
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, alias_generator=to_camel, coerce_numbers_to_str=True
+    )
 
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 

@@ -1,0 +1,184 @@
+"""The ``shipnav`` console script.
+
+Each subcommand is one ``register_*`` function (adds its parser and sets ``handler``) plus one
+``run_*`` function (does the work, returns the exit code). ``SUBCOMMANDS`` is the one place that
+lists them; add a new subcommand by writing the pair and appending its register function.
+"""
+
+import argparse
+import re
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+Handler = Callable[[argparse.Namespace], int]
+Subparsers = argparse._SubParsersAction  # what add_subparsers() returns
+
+
+# --------------------------------------------------------------------------------------------
+# shipnav sandbox
+# --------------------------------------------------------------------------------------------
+
+
+def register_sandbox(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="run the seeded ShipStation and NAV sandbox servers and print their environment",
+        description=(
+            "Start the ShipStation V1 and NAV OData V4 emulators with a generated shop, print the "
+            "environment that points shipnav at them as NAME=value lines on standard output, and "
+            "serve until interrupted (Ctrl-C or SIGTERM)."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--shipstation-port", type=_port, default=0, help="0 = any free port (default)")
+    parser.add_argument("--nav-port", type=_port, default=0, help="0 = any free port (default)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated shop (default 7)")
+    parser.add_argument("--orders", type=_non_negative, default=300, help="ShipStation orders (default 300)")
+    parser.add_argument(
+        "--latency-ms", type=_non_negative_float, default=0.0, help="added latency per request"
+    )
+    parser.add_argument("--nav-auth", choices=("oauth2", "basic"), default="oauth2")
+    parser.add_argument(
+        "--tracking-max-length",
+        type=_tracking_length,
+        metavar="N",
+        default=30,
+        help="length of NAV's Package Tracking No. (30 for NAV and BC up to v26, 50 from BC 27)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_non_negative,
+        default=40,
+        help="ShipStation requests per minute per API key (default 40; 0 = unlimited)",
+    )
+    parser.set_defaults(handler=run_sandbox)
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    from shipnav_dagster.sandbox.seed import build_world
+    from shipnav_dagster.sandbox.server import SandboxServers
+
+    world = build_world(seed=args.seed, orders=args.orders, tracking_max_length=args.tracking_max_length)
+    world.shipstation.rate_limit_per_minute = args.rate_limit
+    world.shipstation.faults.latency_ms = args.latency_ms
+    world.nav.faults.latency_ms = args.latency_ms
+
+    stop = _stop_event()
+    servers = SandboxServers(
+        world, host=args.host, shipstation_port=args.shipstation_port, nav_port=args.nav_port
+    ).start()
+    try:
+        print(format_env(servers.env(nav_auth=args.nav_auth)), flush=True)
+        print(
+            f"shipnav sandbox: ShipStation at {servers.shipstation_url}, NAV at {servers.nav_base_url} "
+            f"({len(world.shipstation.orders)} orders, {len(world.shipstation.shipments)} labels). "
+            "Load the lines above into your shell (set -a; . ./file) and press Ctrl-C to stop.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+    finally:
+        servers.stop()
+    return 0
+
+
+def format_env(env: dict[str, str]) -> str:
+    """``NAME=value`` lines that a POSIX shell can source and a ``.env`` file can hold."""
+    return "\n".join(f"{name}={env_quote(value)}" for name, value in env.items())
+
+
+def env_quote(value: str) -> str:
+    """Quote a value only where needed, so that ``sh`` reads it back exactly.
+
+    ``shlex.quote`` handles everything without a single quote. A value with one (the NAV OData
+    root ends in ``Company('CRONUS…')``) goes in double quotes instead of shlex's ``'"'"'``
+    splicing, so the lines also work as a ``.env`` file (python-dotenv reads double-quoted values
+    back exactly unless they contain ``$`` or a backtick, which sandbox values never do).
+    """
+    if "'" not in value:
+        return shlex.quote(value)
+    escaped = re.sub(r'([\\"$`])', r"\\\1", value)
+    return f'"{escaped}"'
+
+
+def _stop_event() -> threading.Event:
+    """An event set by SIGINT or SIGTERM, so serving loops end cleanly with exit code 0."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+# --------------------------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+def _tracking_length(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 250:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 250: {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The parser and entry point
+# --------------------------------------------------------------------------------------------
+
+# Every subcommand, in the order ``shipnav --help`` lists them.
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
+    register_sandbox,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shipnav",
+        description="Write ShipStation tracking numbers back to Microsoft Dynamics NAV sales orders.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for register in SUBCOMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The sync as three assets over the ledger: poll -> match -> write back. Thin over shipnav.sync."""
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.sync.match import match_open_records
+from shipnav_dagster.sync.poll import poll_shipstation
+from shipnav_dagster.sync.write import write_back
+
+GROUP = "shipnav"
+SAMPLE_ROWS = 50
+
+nav_sales_orders = dg.AssetSpec(
+    "nav_sales_orders",
+    group_name=GROUP,
+    kinds={"navision"},
+    description="NAV / Business Central sales orders and posted shipments (OData V4 page web "
+    "services). External: shipnav reads the orders a batch can match and writes tracking back.",
+)
+
+
+def _table(rows: list[dict[str, str]], columns: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({c: str(r.get(c, "") or "") for c in columns}) for r in rows[:SAMPLE_ROWS]],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns]),
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"shipstation"},
+    description="ShipStation labels (new and voided), mark-as-shipped fulfillments and edited orders, "
+    "polled by overlapping Pacific-time windows and stored in the ledger before anything else.",
+)
+def shipstation_shipments(
+    context: dg.AssetExecutionContext, shipnav: ShipnavResource
+) -> dg.MaterializeResult:
+    s = shipnav.settings
+    summary = poll_shipstation(
+        shipnav.shipstation,
+        shipnav.ledger,
+        now=datetime.now(UTC),
+        overlap=timedelta(minutes=s.shipnav_poll_overlap_minutes),
+        lookback=timedelta(hours=s.shipnav_initial_lookback_hours),
+        run_id=context.run_id,
+        log=context.log.info,
+    )
+    metadata: dict[str, object] = {
+        "records_fetched": dg.MetadataValue.int(summary.fetched),
+        "records_new": dg.MetadataValue.int(len(summary.new_keys)),
+        "records_changed": dg.MetadataValue.int(len(summary.changed_keys)),
+        "orders_fetched_by_id": dg.MetadataValue.int(summary.orders_fetched_by_id),
+        "shipstation_requests": dg.MetadataValue.int(shipnav.shipstation.stats.total),
+        "windows": _table(
+            [
+                {
+                    "stream": r.stream,
+                    "from_utc": r.window_start.isoformat(timespec="seconds"),
+                    "to_utc": r.window_end.isoformat(timespec="seconds"),
+                    "fetched": str(r.fetched),
+                    "new": str(r.new),
+                    "changed": str(r.changed),
+                }
+                for r in summary.streams
+            ],
+            ["stream", "from_utc", "to_utc", "fetched", "new", "changed"],
+        ),
+    }
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python"},
+    deps=[shipstation_shipments, nav_sales_orders],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "one_nav_order_per_shipment",
+            asset="shipment_matches",
+            blocking=True,
+            description="No shipment is matched to two NAV orders and no match came from an "
+            "ambiguous tier; a failure stops the write-back in the same run.",
+        )
+    ],
+    description="Each open ShipStation record matched to exactly one NAV sales order (tier 1 "
+    "External_Document_No, tier 2 No, tier 3 customer name + order date), or queued with the reason.",
+)
+def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource) -> dg.MaterializeResult:
+    summary = match_open_records(
+        shipnav.ledger,
+        shipnav.nav,
+        run_id=context.run_id,
+        chunk=shipnav.settings.shipnav_nav_filter_chunk,
+        max_age=shipnav.max_unmatched_age,
+        log=context.log.info,
+    )
+    counts = Counter(d.outcome for d in summary.decisions)
+    conflicts = shipnav.ledger.match_conflicts(context.run_id)
+    bad = [d.record_key for d in summary.decisions if d.outcome == "matched" and len(d.candidates) != 1]
+    problems = conflicts + [f"{k}: matched from an ambiguous tier" for k in bad]
+    return dg.MaterializeResult(
+        metadata={
+            "decided": dg.MetadataValue.int(len(summary.decisions)),
+            **{
+                f"outcome_{k}": dg.MetadataValue.int(counts.get(k, 0))
+                for k in ("matched", "no_order_yet", "ambiguous", "invalid")
+            },
+            "tier_counts": dg.MetadataValue.json(
+                {
+                    str(t): n
+                    for t, n in Counter(d.tier for d in summary.decisions if d.outcome == "matched").items()
+                }
+            ),
+            "nav_lookup_requests": dg.MetadataValue.int(summary.nav_lookups),
+            "sample": _table(
+                [
+                    {
+                        "record": d.record_key,
+                        "outcome": d.outcome,
+                        "tier": str(d.tier or ""),
+                        "nav_order": d.nav_order_no or "",
+                        "reason": d.reason,
+                    }
+                    for d in sorted(summary.decisions, key=lambda d: d.outcome != "matched")
+                ],
+                ["record", "outcome", "tier", "nav_order", "reason"],
+            ),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="one_nav_order_per_shipment",
+                passed=not problems,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "problems": dg.MetadataValue.json(problems[:SAMPLE_ROWS]),
+                    "problem_count": dg.MetadataValue.int(len(problems)),
+                },
+            )
+        ],
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"navision"},
+    deps=[shipment_matches],
+    pool="shipnav_nav_writes",
+    description="Tracking number, shipping agent, service and shipment date written to the matched "
+    "NAV sales orders and their posted shipments (read-compare-write with If-Match).",
+)
+def nav_tracking_writeback(
+    context: dg.AssetExecutionContext, shipnav: ShipnavResource
+) -> dg.MaterializeResult:
+    options = shipnav.write_options()
+    summary = write_back(shipnav.ledger, shipnav.nav, options, run_id=context.run_id, log=context.log.info)
+    counts = Counter(r.outcome for r in summary.results)
+    return dg.MaterializeResult(
+        metadata={
+            "dry_run": dg.MetadataValue.bool(options.dry_run),
+            "orders": dg.MetadataValue.int(len(summary.results)),
+            **{
+                k: dg.MetadataValue.int(counts.get(k, 0))
+                for k in ("written", "already_correct", "parked", "failed", "dry_run")
+            },
+            "nav_patches": dg.MetadataValue.int(summary.patches),
+            "nav_requests": dg.MetadataValue.json(
+                {"GET": shipnav.nav.stats.gets, "PATCH": shipnav.nav.stats.patches}
+            ),
+            "ledger_status": dg.MetadataValue.json(shipnav.ledger.status_counts()),
+            "sample": _table(
+                [
+                    {"nav_order": r.nav_order_no, "outcome": r.outcome, "reason": r.reason}
+                    for r in sorted(summary.results, key=lambda r: r.outcome == "already_correct")
+                ],
+                ["nav_order", "outcome", "reason"],
+            ),
+        }
+    )

@@ -1,0 +1,86 @@
+"""The one Dagster resource: settings from the environment, and the clients built from them.
+
+Nothing secret is a resource field, so nothing secret can reach run config, the launchpad or
+the event log: the values are read from the environment inside the run process.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from shipnav_dagster.ledger.repository import Ledger
+from shipnav_dagster.mapping import CarrierMapping, load_mapping
+from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.settings import Settings, load_settings
+from shipnav_dagster.shipstation.client import ShipStationClient
+from shipnav_dagster.sync.write import WriteOptions
+
+
+class ShipnavResource(dg.ConfigurableResource):
+    """Settings, ledger and API clients for one run."""
+
+    _settings: Settings | None = PrivateAttr(default=None)
+    _ledger: Ledger | None = PrivateAttr(default=None)
+    _shipstation: ShipStationClient | None = PrivateAttr(default=None)
+    _nav: NavClient | None = PrivateAttr(default=None)
+    _mapping: CarrierMapping | None = PrivateAttr(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.settings.database_url).create_all()
+        return self._ledger
+
+    @property
+    def mapping(self) -> CarrierMapping:
+        if self._mapping is None:
+            self._mapping = load_mapping(self.settings.shipnav_mapping_file)
+        return self._mapping
+
+    @property
+    def shipstation(self) -> ShipStationClient:
+        if self._shipstation is None:
+            s = self.settings.require(shipstation=True, nav=False)
+            assert s.shipstation_api_key is not None and s.shipstation_api_secret is not None
+            self._shipstation = ShipStationClient(
+                s.shipstation_api_url,
+                s.shipstation_api_key.get_secret_value(),
+                s.shipstation_api_secret.get_secret_value(),
+                timeout=s.shipnav_http_timeout_seconds,
+            )
+        return self._shipstation
+
+    @property
+    def nav(self) -> NavClient:
+        if self._nav is None:
+            self._nav = NavClient.from_settings(self.settings.require(shipstation=False, nav=True))
+        return self._nav
+
+    def write_options(self, *, dry_run: bool | None = None) -> WriteOptions:
+        s = self.settings
+        return WriteOptions(
+            mapping=self.mapping,
+            tracking_max_length=s.nav_tracking_max_length,
+            write_line_quantities=s.shipnav_write_line_quantities,
+            dry_run=s.shipnav_dry_run if dry_run is None else dry_run,
+            max_concurrency=s.nav_max_concurrency,
+            chunk=s.shipnav_nav_filter_chunk,
+        )
+
+    @property
+    def max_unmatched_age(self) -> timedelta:
+        return timedelta(hours=self.settings.shipnav_unmatched_max_age_hours)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for client in (self._shipstation, self._nav):
+            if client is not None:
+                client.close()
+        if self._ledger is not None:
+            self._ledger.dispose()

@@ -1,0 +1,126 @@
+"""`shipnav demo`: the sandbox, a local Dagster instance, real sync runs, and what happened."""
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+
+from shipnav_dagster.ledger import schema as t
+
+DEMO_INSTANCE_YAML = """\
+# Written by `shipnav demo`: a throwaway local instance (SQLite under this folder).
+telemetry:
+  enabled: false
+"""
+
+OUTCOME_ORDER = [
+    ("written", "written to NAV"),
+    ("already_correct", "already correct in NAV"),
+    ("no_order_yet", "queued: NAV order not there yet"),
+    ("needs_attention", "queued, needs attention"),
+    ("ambiguous", "ambiguous: not written"),
+    ("parked", "parked: NAV cannot take the value"),
+    ("failed", "failed: queued for retry"),
+    ("voided", "voided label"),
+    ("ignored", "ignored (return label / no tracking)"),
+    ("invalid", "invalid: nothing to match on"),
+    ("matched_pending", "matched, not written (dry run)"),
+]
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def prepare_home(home: Path) -> Path:
+    """A fresh demo instance each time: the sandbox is re-seeded, so old history would mislead."""
+    home = home.resolve()
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
+    return home
+
+
+def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.stdout) -> int:
+    import dagster as dg
+
+    from shipnav_dagster.sandbox.seed import build_world
+    from shipnav_dagster.sandbox.server import running_sandbox
+
+    home = prepare_home(home)
+    world = build_world(seed=seed, orders=orders)
+    out.write(
+        f"shipnav demo: sandbox shop with {len(world.shipstation.orders)} ShipStation orders, "
+        f"{len(world.shipstation.shipments)} labels, {len(world.nav.sales_orders)} NAV sales orders\n"
+    )
+    with running_sandbox(world) as sandbox:
+        env = sandbox.env() | {"DAGSTER_HOME": str(home)}
+        env.pop("SHIPNAV_DATABASE_URL", None)
+        with _environ(env):
+            os.environ.pop("SHIPNAV_DATABASE_URL", None)
+            from shipnav_dagster.definitions import defs
+
+            job = defs.resolve_job_def("shipnav_sync_job")
+            with dg.DagsterInstance.get() as instance:
+                first = job.execute_in_process(instance=instance, raise_on_error=False)
+                patches_first = world.nav.log.count("PATCH")
+                second = job.execute_in_process(instance=instance, raise_on_error=False)
+                patches_second = world.nav.log.count("PATCH") - patches_first
+            ledger_url = f"sqlite:///{home / 'shipnav-ledger.db'}"
+            _print_summary(out, ledger_url)
+            out.write(
+                f"\nrun 1 ({first.run_id}): {'succeeded' if first.success else 'FAILED'}, "
+                f"{patches_first} NAV PATCH requests\n"
+                f"run 2 ({second.run_id}): {'succeeded' if second.success else 'FAILED'}, "
+                f"{patches_second} NAV PATCH requests (nothing new to write)\n"
+                f"ShipStation requests: {world.shipstation.log.count()}, "
+                f"NAV requests: {world.nav.log.count()}\n\n"
+                "Open the Dagster UI on this instance (runs, asset materializations, checks):\n"
+                f"  DAGSTER_HOME={home} dagster dev -m shipnav_dagster.definitions\n"
+                "Inspect the record-level ledger:\n"
+                f"  DAGSTER_HOME={home} shipnav ledger\n"
+            )
+            return 0 if first.success and second.success and patches_second == 0 else 1
+
+
+def _print_summary(out: TextIO, ledger_url: str) -> None:
+    engine = sa.create_engine(ledger_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                t.records.c.status,
+                t.records.c.record_key,
+                t.records.c.nav_order_no,
+                t.records.c.tracking_number,
+                t.records.c.status_reason,
+            ).order_by(t.records.c.record_key)
+        ).all()
+    engine.dispose()
+    by_status: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_status.setdefault(row[0], []).append(row)
+    out.write(f"\n{'outcome':<42} {'records':>7}\n{'-' * 50}\n")
+    for status, label in OUTCOME_ORDER:
+        if status in by_status:
+            out.write(f"{label:<42} {len(by_status[status]):>7}\n")
+    for status, label in OUTCOME_ORDER:
+        for key, nav_no, tracking, reason in [r[1:] for r in by_status.get(status, [])[:3]]:
+            where = f" -> NAV {nav_no}" if nav_no else ""
+            out.write(f"\n[{label}] {key}{where} (tracking {tracking or '-'})\n    {reason}")
+    out.write("\n")

@@ -1,0 +1,462 @@
+"""A small, thread-safe client for NAV / Business Central OData V4 page web services.
+
+What it guarantees (reference/nav.md):
+* every filter value and key is quoted by type and percent-encoded by httpx (§1.4);
+* collections are read with server-driven paging, following `@odata.nextLink` (§1.5), and only
+  ever on the configured host, so credentials are never sent elsewhere;
+* every PATCH carries the entity's own ETag in `If-Match`, never `*` (§1.6); a stale ETag is a
+  :class:`NavConflictError` ("re-read and decide again");
+* at most ``max_concurrency`` requests are in flight at once (BC allows 5 per user, §5), however
+  many threads call in;
+* 429/502/503/504 are retried honouring `Retry-After` (bounded), 500 and transport failures with
+  bounded, jittered exponential backoff (tenacity); other 4xx are never retried. Retrying a PATCH
+  is safe: if the first attempt did land, the repeated one fails with 409 on the old ETag.
+"""
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from shipnav_dagster.nav.auth import BasicAuth, OAuth2ClientCredentials
+from shipnav_dagster.nav.errors import (
+    NavAuthError,
+    NavError,
+    NavNotFoundError,
+    NavThrottledError,
+    NavUnavailableError,
+    error_from_response,
+)
+from shipnav_dagster.nav.filters import any_of, field_name, key_predicate
+
+# Keep each $filter well inside common URL limits (HTTP.sys / proxies) once percent-encoded.
+MAX_FILTER_CHARS = 1800
+ORDER = "Order"
+
+
+class NavStats:
+    """Thread-safe counters of the HTTP requests this client sent (retries included)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
+
+    def __getitem__(self, name: str) -> int:
+        with self._lock:
+            return self._counts.get(name, 0)
+
+    @property
+    def get(self) -> int:
+        return self["GET"]
+
+    @property
+    def patch(self) -> int:
+        return self["PATCH"]
+
+    @property
+    def retries(self) -> int:
+        return self["retries"]
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to NAV")
+
+
+def _check_etag(etag: str) -> str:
+    # A PATCH without the entity's own ETag could overwrite another user's change (lost update).
+    if not isinstance(etag, str) or not etag.strip():
+        raise ValueError("a PATCH needs the entity's @odata.etag (read the record first)")
+    if etag.strip() == "*":
+        raise ValueError("If-Match: * would overwrite concurrent changes; pass the entity's @odata.etag")
+    return etag
+
+
+def _with_fields(select: Sequence[str] | None, required: Iterable[str]) -> list[str] | None:
+    if select is None:
+        return None
+    return list(dict.fromkeys([*required, *select]))
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return False  # a configuration error, not a transient failure
+    return isinstance(exc, httpx.TransportError | NavThrottledError | NavUnavailableError)
+
+
+class NavClient:
+    """OData V4 access to the published SalesOrder / SalesOrderSalesLines / PostedSalesShipment."""
+
+    def __init__(
+        self,
+        service_root: str,
+        auth: httpx.Auth,
+        *,
+        sales_order_service: str = "SalesOrder",
+        sales_lines_segment: str = "SalesOrderSalesLines",
+        posted_shipment_service: str = "PostedSalesShipment",
+        max_concurrency: int = 4,
+        timeout: float = 30.0,
+        page_size: int | None = None,
+        max_attempts: int = 5,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_retry_after: float = 60.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        filter_chunk: int = 40,
+    ) -> None:
+        if max_concurrency < 1 or max_attempts < 1:
+            raise ValueError("max_concurrency and max_attempts must be at least 1")
+        self.service_root = service_root.rstrip("/")
+        self.sales_order_service = field_name(sales_order_service)
+        self.sales_lines_segment = field_name(sales_lines_segment)
+        self.posted_shipment_service = field_name(posted_shipment_service)
+        self.page_size = page_size
+        self.max_attempts = max_attempts
+        self.max_retry_after = max_retry_after
+        self.filter_chunk = filter_chunk
+        self.auth = auth
+        self.stats = NavStats()
+        self._sleep = sleep
+        self._backoff_initial, self._backoff_max = backoff_initial, backoff_max
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._origin = httpx.URL(self.service_root).copy_with(path="/", query=None, fragment=None)
+        self._http = httpx.Client(
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+            headers={"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"},
+            event_hooks={"request": [self._count_request]},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> "NavClient":
+        """Build the client from :class:`shipnav_dagster.settings.Settings` (NAV_AUTH picks auth)."""
+        from shipnav_dagster.settings import SettingsError
+
+        missing = settings.missing_for_nav()
+        if missing:
+            raise SettingsError(
+                f"missing settings for NAV: {', '.join(missing)} (NAV_AUTH={settings.nav_auth})"
+            )
+        timeout = float(settings.shipnav_http_timeout_seconds)
+        auth: httpx.Auth
+        if settings.nav_auth == "oauth2":
+            auth = OAuth2ClientCredentials(
+                settings.nav_token_url,
+                settings.nav_client_id,
+                settings.nav_client_secret.get_secret_value(),
+                settings.nav_scope,
+                timeout=timeout,
+                transport=overrides.get("transport"),
+            )
+        else:
+            auth = BasicAuth(settings.nav_username, settings.nav_password.get_secret_value())
+        options: dict[str, Any] = {
+            "sales_order_service": settings.nav_sales_order_service,
+            "sales_lines_segment": settings.nav_sales_lines_segment,
+            "posted_shipment_service": settings.nav_posted_shipment_service,
+            "max_concurrency": settings.nav_max_concurrency,
+            "timeout": timeout,
+            "filter_chunk": settings.shipnav_nav_filter_chunk,
+        }
+        options.update(overrides)
+        return cls(settings.nav_odata_url, auth, **options)
+
+    def close(self) -> None:
+        self._http.close()
+        closer = getattr(self.auth, "close", None)
+        if callable(closer):
+            closer()
+
+    def __enter__(self) -> "NavClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- addresses ---------------------------------------------------------------------------
+
+    def order_path(self, no: str) -> str:
+        return self.sales_order_service + key_predicate(Document_Type=ORDER, No=no)
+
+    def lines_path(self, no: str) -> str:
+        return f"{self.order_path(no)}/{self.sales_lines_segment}"
+
+    def line_path(self, document_no: str, line_no: int) -> str:
+        key = key_predicate(Document_Type=ORDER, Document_No=document_no, Line_No=int(line_no))
+        return self.lines_path(document_no) + key
+
+    def posted_shipment_path(self, no: str) -> str:
+        return self.posted_shipment_service + key_predicate(No=no)
+
+    def url(self, path: str) -> str:
+        return f"{self.service_root}/{path.lstrip('/')}"
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def query(
+        self,
+        entity_set_or_path: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+        top: int | None = None,
+        orderby: str | Sequence[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every entity of a collection, across all server pages."""
+        params: dict[str, str] = {}
+        if filter:
+            params["$filter"] = filter
+        if select:
+            params["$select"] = ",".join(field_name(f) for f in select)
+        if top is not None:
+            params["$top"] = str(int(top))
+        if orderby:
+            params["$orderby"] = orderby if isinstance(orderby, str) else ",".join(orderby)
+        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"} if self.page_size else {}
+        url: httpx.URL | str = self.url(entity_set_or_path)
+        seen: set[str] = set()
+        while True:
+            response = self._request("GET", url, params=params or None, headers=headers)
+            data = self._json(response)
+            value = data.get("value")
+            if not isinstance(value, list):
+                raise NavError(response.status_code, "UnexpectedResponse", "a collection without 'value'")
+            yield from value
+            link = data.get("@odata.nextLink")
+            if not link:
+                return
+            url = self._next_url(response.request.url, str(link))
+            if str(url) in seen:
+                raise NavError(200, "PagingLoop", f"NAV returned the same nextLink twice: {url}")
+            seen.add(str(url))
+            params = {}  # the nextLink carries every query option
+
+    def find_sales_orders(
+        self,
+        field: str,
+        values: Iterable[Any],
+        *,
+        select: Sequence[str] | None = None,
+        chunk: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Orders whose ``field`` equals any of ``values``: one `or` chain per chunk, one field."""
+        found: dict[str, dict[str, Any]] = {}
+        for group in self._chunks(field, values, chunk or self.filter_chunk):
+            rows = self.query(
+                self.sales_order_service, filter=any_of(field, group), select=_keys(select, "No")
+            )
+            for row in rows:
+                found.setdefault(str(row.get("No")), row)
+        return list(found.values())
+
+    def get_sales_order(self, no: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """The order, or None when NAV says it does not exist (deleted after full posting)."""
+        try:
+            return self._get_entity(self.order_path(no), select)
+        except NavNotFoundError as exc:
+            if exc.code == "BadRequest_ResourceNotFound":
+                raise NavNotFoundError(
+                    exc.status,
+                    exc.code,
+                    f"{exc.message} (is NAV_SALES_ORDER_SERVICE={self.sales_order_service} published?)",
+                    exc.correlation_id,
+                ) from exc
+            return None
+
+    def sales_lines(self, no: str, select: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        fields = _with_fields(select, ("Document_No", "Line_No"))
+        return list(self.query(self.lines_path(no), select=fields))
+
+    def posted_shipments_for_orders(
+        self, order_nos: Iterable[str], select: Sequence[str] | None = None, chunk: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Posted Sales Shipments (page 130) of these orders; an order may have several."""
+        found: dict[str, dict[str, Any]] = {}
+        fields = _with_fields(select, ("No", "Order_No"))
+        for group in self._chunks("Order_No", order_nos, chunk or self.filter_chunk):
+            for row in self.query(
+                self.posted_shipment_service, filter=any_of("Order_No", group), select=fields
+            ):
+                found.setdefault(str(row.get("No")), row)
+        return list(found.values())
+
+    def get_posted_shipment(self, no: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
+        try:
+            return self._get_entity(self.posted_shipment_path(no), select)
+        except NavNotFoundError as exc:
+            if exc.code == "BadRequest_ResourceNotFound":
+                raise
+            return None
+
+    def metadata(self) -> str:
+        """The service's CSDL ($metadata) document."""
+        response = self._request("GET", self.url("$metadata"), headers={"Accept": "application/xml"})
+        return response.text
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def patch_sales_order(self, no: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._patch(self.order_path(no), etag, changes)
+
+    def patch_sales_line(
+        self, document_no: str, line_no: int, etag: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._patch(self.line_path(document_no, line_no), etag, changes)
+
+    def patch_posted_shipment(self, no: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._patch(self.posted_shipment_path(no), etag, changes)
+
+    def _patch(self, path: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
+        _check_etag(etag)
+        if not changes:
+            raise ValueError("nothing to PATCH")
+        for name in changes:
+            field_name(name)
+        body = json.dumps(changes, default=_json_default, ensure_ascii=False).encode("utf-8")
+        headers = {"If-Match": etag, "Content-Type": "application/json; charset=utf-8"}
+        response = self._request("PATCH", self.url(path), content=body, headers=headers)
+        if response.status_code == 204 or not response.content:
+            # NAV answers 200 with the entity; a server that honours return=minimal does not.
+            return self._get_entity(path, None)
+        return self._json(response)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _get_entity(self, path: str, select: Sequence[str] | None) -> dict[str, Any]:
+        params = {"$select": ",".join(field_name(f) for f in select)} if select else None
+        return self._json(self._request("GET", self.url(path), params=params))
+
+    def _chunks(self, field: str, values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+        """Distinct non-blank values in groups of at most ``size`` and MAX_FILTER_CHARS encoded."""
+        field_name(field)
+        group: list[Any] = []
+        for value in dict.fromkeys(v for v in values if v not in (None, "")):
+            candidate = [*group, value]
+            too_long = len(quote(any_of(field, candidate), safe="")) > MAX_FILTER_CHARS
+            if group and (len(candidate) > size or too_long):
+                yield group
+                candidate = [value]
+            group = candidate
+        if group:
+            yield group
+
+    def _next_url(self, current: httpx.URL, link: str) -> httpx.URL:
+        target = current.join(link)
+        if (target.scheme, target.host, target.port) != (
+            self._origin.scheme,
+            self._origin.host,
+            self._origin.port,
+        ):
+            raise NavError(
+                200,
+                "ForeignNextLink",
+                f"NAV's nextLink points to another server ({target.host}); not sending credentials there",
+            )
+        return target
+
+    def _count_request(self, request: httpx.Request) -> None:
+        self.stats.add(request.method)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        advised = getattr(exc, "retry_after", None)
+        if advised is not None:
+            return min(float(advised), self.max_retry_after)
+        # Exponential with "equal jitter": half fixed, half random, so parallel callers spread out.
+        ceiling = min(self._backoff_max, self._backoff_initial * 2 ** (state.attempt_number - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add("retries")
+
+    def _request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise NavUnavailableError(
+                0,
+                type(exc).__name__,
+                f"no answer from NAV after {self.max_attempts} attempt(s): {exc}",
+                method=method,
+                url=str(url),
+            ) from exc
+
+    def _attempt(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
+        with self._slots:
+            response = self._http.request(method, url, **kwargs)
+        if response.is_success:
+            return response
+        raise self._error(response)
+
+    def _error(self, response: httpx.Response) -> NavError:
+        error = error_from_response(response)
+        if response.status_code != 401:
+            return error
+        if isinstance(self.auth, OAuth2ClientCredentials):
+            hint = (
+                "NAV rejected the credentials twice (a fresh OAuth token was refused too); check "
+                "NAV_CLIENT_ID/NAV_CLIENT_SECRET/NAV_SCOPE and that the app is registered in Business "
+                "Central (Microsoft Entra Applications) with permissions"
+            )
+        else:
+            hint = (
+                "NAV rejected the Basic credentials; check NAV_USERNAME/NAV_PASSWORD (or the web service key)"
+            )
+        return NavAuthError(
+            error.status,
+            error.code,
+            f"{hint}: {error.message}",
+            error.correlation_id,
+            method=error.method,
+            url=error.url,
+        )
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise NavError(
+                response.status_code, "InvalidJson", "NAV answered with a body that is not JSON"
+            ) from exc
+        if not isinstance(data, dict):
+            raise NavError(
+                response.status_code, "UnexpectedResponse", "NAV answered with a non-object JSON body"
+            )
+        return data
+
+
+def _keys(select: Sequence[str] | None, *keys: str) -> list[str] | None:
+    return _with_fields(select, keys)

@@ -1,0 +1,157 @@
+"""NAV / Business Central OData errors, classified the way the write-back has to react to them.
+
+NAV answers `{"error":{"code":"<Category_Detail>","message":"<text>  CorrelationId:  <guid>."}}`
+(reference/nav.md §6). Branch on the HTTP status first and on the code second; keep the
+correlation id so an operator can quote it to the NAV administrator. Messages never carry an
+Authorization header, a token or a password: they are built from the response body only.
+"""
+
+import contextlib
+import json
+import re
+from typing import Any
+
+import httpx
+
+_CORRELATION = re.compile(r"\s*CorrelationId:\s*([0-9A-Fa-f-]{8,})\.?\s*$")
+_MAX_TEXT = 500
+
+
+class NavError(Exception):
+    """An error answer from NAV (or a failure to get one)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        correlation_id: str | None = None,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.correlation_id = correlation_id
+        self.method = method
+        self.url = url
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method and self.url else ""
+        status = f"HTTP {self.status} " if self.status else ""
+        cid = f" [CorrelationId {self.correlation_id}]" if self.correlation_id else ""
+        return f"NAV {status}{self.code}: {self.message}{cid}{where}"
+
+
+class NavConflictError(NavError):
+    """409 `Request_EntityChanged` or 412: the ETag is stale; re-read and decide again."""
+
+
+class NavAuthError(NavError):
+    """The credentials or the token endpoint failed; the message names the settings to check."""
+
+
+class NavNotFoundError(NavError):
+    """404: the record (or the published service) does not exist."""
+
+
+class NavThrottledError(NavError):
+    """429: too many requests; ``retry_after`` is the server's advice in seconds, if any."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(*args, **kwargs)
+
+
+class NavUnavailableError(NavError):
+    """500/502/503/504 or a transport failure (timeout, dropped connection): transient, retried
+    with backoff; raised to the caller once the attempts are used up. ``status`` 0 = no answer."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(*args, **kwargs)
+
+
+class NavValidationError(NavError):
+    """400 from NAV's business logic (`Application_*`, `Internal_InvalidTableRelation`): the value
+    is not acceptable for this record. The caller records the reason and parks the record."""
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())[:_MAX_TEXT]
+
+
+def parse_error_body(text: str) -> tuple[str | None, str | None, str | None]:
+    """(code, message without the correlation suffix, correlation id) of an OData error body."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None, None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, None
+    code = str(error.get("code") or "") or None
+    message = str(error.get("message") or "")
+    match = _CORRELATION.search(message)
+    correlation = match.group(1) if match else None
+    if match:
+        message = message[: match.start()]
+    return code, _collapse(message) or None, correlation
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds (the delta form; an HTTP date is treated as absent)."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return None
+
+
+def _class_for(status: int, code: str) -> type[NavError]:
+    if status in (401, 403) or code.startswith("Authentication_"):
+        return NavAuthError
+    if status == 412 or (status == 409 and code == "Request_EntityChanged"):
+        return NavConflictError
+    if status == 404 or code == "Internal_RecordNotFound":
+        return NavNotFoundError
+    if status == 429:
+        return NavThrottledError
+    if status in (500, 502, 503, 504):
+        return NavUnavailableError
+    if status == 400 and (code.startswith("Application_") or code == "Internal_InvalidTableRelation"):
+        return NavValidationError
+    return NavError
+
+
+def error_from_response(response: httpx.Response) -> NavError:
+    """Build the right NavError subclass from an error response (JSON or not)."""
+    status = response.status_code
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        text = ""
+    code, message, correlation = parse_error_body(text)
+    if code is None:
+        code = f"HTTP{status}"
+        message = _collapse(text) or response.reason_phrase or "no error body"
+    correlation = (
+        correlation or response.headers.get("ms-correlation-x") or response.headers.get("request-id")
+    )
+    cls = _class_for(status, code)
+    kwargs: dict[str, Any] = {}
+    with contextlib.suppress(RuntimeError):  # a response built without a request (tests)
+        kwargs.update(method=response.request.method, url=_safe_url(response.request.url))
+    if cls in (NavThrottledError, NavUnavailableError):
+        kwargs["retry_after"] = retry_after_seconds(response)
+    return cls(status, code, message or "", correlation, **kwargs)
+
+
+def _safe_url(url: httpx.URL) -> str:
+    """The URL without user info (never echo credentials), query shortened for readability."""
+    text = str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+    return text if len(text) <= 300 else text[:297] + "..."
