@@ -6,6 +6,7 @@ lists them; add a new subcommand by writing the pair and appending its register 
 """
 
 import argparse
+import contextlib
 import re
 import shlex
 import signal
@@ -70,7 +71,14 @@ def run_sandbox(args: argparse.Namespace) -> int:
     stop = _stop_event()
     servers = SandboxServers(
         world, host=args.host, shipstation_port=args.shipstation_port, nav_port=args.nav_port
-    ).start()
+    )
+    try:
+        servers.start()
+    except (RuntimeError, OSError) as exc:
+        with contextlib.suppress(RuntimeError):  # the server that never started cannot be joined
+            servers.stop()
+        print(f"shipnav sandbox: {exc}", file=sys.stderr)
+        return 1
     try:
         print(format_env(servers.env(nav_auth=args.nav_auth)), flush=True)
         print(

@@ -18,6 +18,9 @@ telemetry:
   enabled: false
 """
 
+# Step-by-step Dagster logs stay in the instance (and the UI); the terminal gets the summary.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 OUTCOME_ORDER = [
     ("written", "written to NAV"),
     ("already_correct", "already correct in NAV"),
@@ -78,9 +81,9 @@ def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.
 
             job = defs.resolve_job_def("shipnav_sync_job")
             with dg.DagsterInstance.get() as instance:
-                first = job.execute_in_process(instance=instance, raise_on_error=False)
+                first = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
                 patches_first = world.nav.log.count("PATCH")
-                second = job.execute_in_process(instance=instance, raise_on_error=False)
+                second = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
                 patches_second = world.nav.log.count("PATCH") - patches_first
             ledger_url = f"sqlite:///{home / 'shipnav-ledger.db'}"
             _print_summary(out, ledger_url)

@@ -189,8 +189,12 @@ def match_record(record: ShipRecord, keys: RecordKeys, index: NavIndex) -> Match
     if decided:
         return decided
     if keys.names and keys.order_date is not None:
+        # A NAV order whose External Document No. names another order belongs to that order: the
+        # same customer may order twice a day, and only one of the two may be in NAV yet.
         tier3 = [
-            o for o in index.by_date.get(keys.order_date, ()) if normalize_name(o.customer_name) in keys.names
+            o
+            for o in index.by_date.get(keys.order_date, ())
+            if normalize_name(o.customer_name) in keys.names and not o.external_document_no.strip()
         ]
         decided = _decide(
             record,

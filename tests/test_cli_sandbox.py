@@ -6,6 +6,7 @@ import os
 import queue
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -46,8 +47,10 @@ def test_sandbox_defaults() -> None:
 
 def test_sandbox_options() -> None:
     args = build_parser().parse_args(
-        "sandbox --host 0.0.0.0 --shipstation-port 8801 --nav-port 8802 --seed 3 --orders 50 "
-        "--latency-ms 25 --nav-auth basic --tracking-max-length 50 --rate-limit 0".split()
+        shlex.split(
+            "sandbox --host 0.0.0.0 --shipstation-port 8801 --nav-port 8802 --seed 3 --orders 50 "
+            "--latency-ms 25 --nav-auth basic --tracking-max-length 50 --rate-limit 0"
+        )
     )
     assert (args.host, args.shipstation_port, args.nav_port, args.seed, args.orders) == (
         "0.0.0.0",
@@ -234,3 +237,20 @@ def test_sandbox_process_with_basic_auth_stops_on_ctrl_c() -> None:
     finally:
         code = _stop(proc, signal.SIGINT)
     assert code == 0, proc.stderr.read() if proc.stderr else ""
+
+
+@needs_apps
+def test_sandbox_reports_a_busy_port_and_exits_1() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*_command(), "sandbox", "--orders", "5", "--nav-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""  # nothing a script could mistake for an environment
+    assert "shipnav sandbox:" in result.stderr

@@ -132,3 +132,11 @@ def test_record_without_any_identifier_is_invalid() -> None:
     rec = ShipRecord(record_key="shipment:5", source="shipment", source_id=5, created_at=T0)
     d = match_record(rec, record_keys(rec, {}), NavIndex.build([]))
     assert d.outcome == "invalid"
+
+
+def test_tier3_ignores_nav_orders_that_belong_to_another_order() -> None:
+    infos = {1: OrderInfo(order_id=1, order_number="W-2", order_date=date(2026, 11, 20), ship_to_name="Ann Lee")}
+    taken = nav("SO-5", ext="W-1", name="Ann Lee", day=date(2026, 11, 20))  # her other order that day
+    assert decide(label(number="W-2", key=None), [taken], infos).outcome == "no_order_yet"
+    free = nav("SO-6", name="Ann Lee", day=date(2026, 11, 20))
+    assert decide(label(number="W-2", key=None), [taken, free], infos).nav_order_no == "SO-6"

@@ -53,7 +53,7 @@ def shipstation_shipments(
         "records_new": dg.MetadataValue.int(len(summary.new_keys)),
         "records_changed": dg.MetadataValue.int(len(summary.changed_keys)),
         "orders_fetched_by_id": dg.MetadataValue.int(summary.orders_fetched_by_id),
-        "shipstation_requests": dg.MetadataValue.int(shipnav.shipstation.stats.total),
+        "shipstation_requests": dg.MetadataValue.int(shipnav.shipstation.stats.total_requests),
         "windows": _table(
             [
                 {
@@ -167,7 +167,7 @@ def nav_tracking_writeback(
             },
             "nav_patches": dg.MetadataValue.int(summary.patches),
             "nav_requests": dg.MetadataValue.json(
-                {"GET": shipnav.nav.stats.gets, "PATCH": shipnav.nav.stats.patches}
+                {"GET": shipnav.nav.stats.get, "PATCH": shipnav.nav.stats.patch}
             ),
             "ledger_status": dg.MetadataValue.json(shipnav.ledger.status_counts()),
             "sample": _table(

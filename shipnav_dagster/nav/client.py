@@ -36,6 +36,7 @@ from shipnav_dagster.nav.errors import (
     error_from_response,
 )
 from shipnav_dagster.nav.filters import any_of, field_name, key_predicate
+from shipnav_dagster.settings import Settings, SettingsError
 
 # Keep each $filter well inside common URL limits (HTTP.sys / proxies) once percent-encoded.
 MAX_FILTER_CHARS = 1800
@@ -152,10 +153,8 @@ class NavClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> "NavClient":
-        """Build the client from :class:`shipnav_dagster.settings.Settings` (NAV_AUTH picks auth)."""
-        from shipnav_dagster.settings import SettingsError
-
+    def from_settings(cls, settings: Settings, **overrides: Any) -> "NavClient":
+        """Build the client from the settings (NAV_AUTH picks OAuth2 or Basic); overrides win."""
         missing = settings.missing_for_nav()
         if missing:
             raise SettingsError(

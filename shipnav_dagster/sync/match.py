@@ -46,12 +46,12 @@ class NavIndexer:
     def _fetch(self, field_name: str, values: Sequence[object]) -> None:
         if not values:
             return
-        before = self.nav.stats.gets
+        before = self.nav.stats.get
         for entity in self.nav.find_sales_orders(
             field_name, list(values), select=SALES_ORDER_SELECT, chunk=self.chunk
         ):
             self.entities[entity["No"]] = entity
-        self.lookups += self.nav.stats.gets - before
+        self.lookups += self.nav.stats.get - before
 
     def index(self, dates: Sequence[date] = ()) -> NavIndex:
         return NavIndex.build((NavOrder.from_odata(e) for e in self.entities.values()), dates_loaded=dates)

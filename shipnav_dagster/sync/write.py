@@ -308,7 +308,7 @@ def write_back(
     summary = WriteSummary()
     todo = list(nav_order_nos) if nav_order_nos is not None else ledger.nav_orders_to_write()
     writer = OrderWriter(nav, options)
-    patches_before = nav.stats.patches
+    patches_before = nav.stats.patch
     for start in range(0, len(todo), ORDER_BATCH):
         batch = todo[start : start + ORDER_BATCH]
         entities = ledger.nav_orders(batch)
@@ -336,5 +336,5 @@ def write_back(
         ledger.record_changes(changes, run_id=run_id)
         summary.results += results
         log(f"wrote back {len(results)} NAV orders")
-    summary.patches = nav.stats.patches - patches_before
+    summary.patches = nav.stats.patch - patches_before
     return summary
