@@ -135,7 +135,9 @@ def test_record_without_any_identifier_is_invalid() -> None:
 
 
 def test_tier3_ignores_nav_orders_that_belong_to_another_order() -> None:
-    infos = {1: OrderInfo(order_id=1, order_number="W-2", order_date=date(2026, 11, 20), ship_to_name="Ann Lee")}
+    infos = {
+        1: OrderInfo(order_id=1, order_number="W-2", order_date=date(2026, 11, 20), ship_to_name="Ann Lee")
+    }
     taken = nav("SO-5", ext="W-1", name="Ann Lee", day=date(2026, 11, 20))  # her other order that day
     assert decide(label(number="W-2", key=None), [taken], infos).outcome == "no_order_yet"
     free = nav("SO-6", name="Ann Lee", day=date(2026, 11, 20))

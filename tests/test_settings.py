@@ -9,7 +9,8 @@ CONTRACT_VARIABLES = [
     "NAV_TOKEN_URL", "NAV_CLIENT_ID", "NAV_CLIENT_SECRET", "NAV_SCOPE", "NAV_USERNAME", "NAV_PASSWORD",
     "NAV_SALES_ORDER_SERVICE", "NAV_SALES_LINES_SEGMENT", "NAV_POSTED_SHIPMENT_SERVICE",
     "NAV_TRACKING_MAX_LENGTH", "NAV_MAX_CONCURRENCY", "SHIPNAV_DATABASE_URL", "SHIPNAV_SECRET_KEY",
-    "SHIPNAV_INITIAL_LOOKBACK_HOURS", "SHIPNAV_POLL_OVERLAP_MINUTES", "SHIPNAV_MAPPING_FILE", "SHIPNAV_DRY_RUN",
+    "SHIPNAV_INITIAL_LOOKBACK_HOURS", "SHIPNAV_POLL_OVERLAP_MINUTES", "SHIPNAV_MAPPING_FILE",
+    "SHIPNAV_DRY_RUN",
     "SHIPNAV_WEBHOOK_TOKEN", "SHIPNAV_SYNC_CRON", "SHIPNAV_WRITE_LINE_QUANTITIES",
     "SHIPNAV_UNMATCHED_MAX_AGE_HOURS", "SHIPNAV_RECONCILE_DAYS",
 ]  # fmt: skip
@@ -35,7 +36,9 @@ def test_defaults_match_the_contract() -> None:
     assert s.nav_auth == "oauth2"
     assert s.nav_scope == "https://api.businesscentral.dynamics.com/.default"
     assert (s.nav_sales_order_service, s.nav_sales_lines_segment, s.nav_posted_shipment_service) == (
-        "SalesOrder", "SalesOrderSalesLines", "PostedSalesShipment",
+        "SalesOrder",
+        "SalesOrderSalesLines",
+        "PostedSalesShipment",
     )
     assert (s.nav_tracking_max_length, s.nav_max_concurrency) == (30, 4)
     assert (s.shipnav_initial_lookback_hours, s.shipnav_poll_overlap_minutes) == (168, 120)
@@ -56,8 +59,9 @@ def test_defaults_match_the_contract() -> None:
         ("SHIPNAV_MAPPING_FILE", "/nonexistent/map.yaml", "SHIPNAV_MAPPING_FILE"),
     ],
 )
-def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
-                                          expected_words: str) -> None:
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected_words: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as err:
         load_settings()
