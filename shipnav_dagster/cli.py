@@ -161,11 +161,43 @@ def _non_negative_float(text: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# shipnav demo
+# --------------------------------------------------------------------------------------------
+
+
+def register_demo(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="the embedded default: sandbox + local Dagster instance + a full sync, then a summary",
+        description=(
+            "Start the sandbox in-process, run shipnav_sync_job twice on a local SQLite Dagster "
+            "instance (the second run shows nothing is written twice) and print what was written, "
+            "already correct, queued, ambiguous or parked, and why."
+        ),
+    )
+    parser.add_argument(
+        "--home", default=".shipnav/demo", help="instance folder, recreated (default .shipnav/demo)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated shop (default 7)")
+    parser.add_argument("--orders", type=_non_negative, default=300, help="ShipStation orders (default 300)")
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from shipnav_dagster.demo import run_demo as demo
+
+    return demo(Path(args.home), seed=args.seed, orders=args.orders)
+
+
+# --------------------------------------------------------------------------------------------
 # The parser and entry point
 # --------------------------------------------------------------------------------------------
 
 # Every subcommand, in the order ``shipnav --help`` lists them.
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
+    register_demo,
     register_sandbox,
 ]
 
@@ -183,8 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Handler = args.handler
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
     return handler(args)
 
 
