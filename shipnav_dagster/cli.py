@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import FrameType
 
 Handler = Callable[[argparse.Namespace], int]
@@ -192,6 +193,90 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# shipnav ledger / shipnav replay
+# --------------------------------------------------------------------------------------------
+
+
+def register_ledger(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ledger",
+        help="list ledger records (or `ledger show ID` for one record's full history)",
+        description="The record-level audit trail: what was seen, decided and written, and why.",
+    )
+    parser.add_argument("--status", help="only records with this status (e.g. no_order_yet, parked)")
+    parser.add_argument(
+        "--since", type=_timestamp, help="only records updated since (ISO date or datetime, UTC)"
+    )
+    parser.add_argument("--limit", type=_non_negative, default=200)
+    parser.set_defaults(handler=run_ledger)
+    nested = parser.add_subparsers(dest="ledger_command", metavar="show")
+    show = nested.add_parser("show", help="a record's whole history with Dagster run ids")
+    show.add_argument("record", help="shipmentId, or a record key such as shipment:123 / fulfillment:45")
+    show.set_defaults(handler=run_ledger_show)
+
+
+def _ledger():  # type: ignore[no-untyped-def]
+    from shipnav_dagster.ledger.repository import Ledger
+    from shipnav_dagster.settings import load_settings
+
+    return Ledger(load_settings().database_url).create_all()
+
+
+def run_ledger(args: argparse.Namespace) -> int:
+    from shipnav_dagster.audit import list_records
+
+    list_records(_ledger(), sys.stdout, status=args.status, since=args.since, limit=args.limit or 200)
+    return 0
+
+
+def run_ledger_show(args: argparse.Namespace) -> int:
+    from shipnav_dagster.audit import show_record
+
+    try:
+        return 0 if show_record(_ledger(), args.record, sys.stdout) else 1
+    except ValueError as exc:
+        print(f"shipnav ledger show: {exc}", file=sys.stderr)
+        return 2
+
+
+def register_replay(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="run shipnav_replay_job for the given records, or for every due queued record",
+        description=(
+            "Replays records through the same match and write-back as the sync, as a run of "
+            "shipnav_replay_job on the Dagster instance of DAGSTER_HOME (so it shows in the UI)."
+        ),
+    )
+    parser.add_argument(
+        "records", nargs="*", help="shipmentIds or record keys (shipment:123, fulfillment:45)"
+    )
+    parser.add_argument("--all-due", action="store_true", help="every queued record whose retry is due")
+    parser.add_argument("--dry-run", action="store_true", help="decide and record, write nothing")
+    parser.add_argument("--inbox", action="store_true", help="first fetch waiting webhook notifications")
+    parser.set_defaults(handler=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from shipnav_dagster.replay_cli import launch_replay
+
+    if not (args.records or args.all_due or args.inbox):
+        print("shipnav replay: name records, or pass --all-due / --inbox", file=sys.stderr)
+        return 2
+    return launch_replay(args.records, all_due=args.all_due, dry_run=args.dry_run, from_inbox=args.inbox)
+
+
+def _timestamp(text: str) -> datetime:
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {text}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------
 # The parser and entry point
 # --------------------------------------------------------------------------------------------
 
@@ -199,6 +284,8 @@ def run_demo(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     register_demo,
     register_sandbox,
+    register_ledger,
+    register_replay,
 ]
 
 

@@ -8,12 +8,14 @@ from shipnav_dagster.defs.assets import (
     shipment_matches,
     shipstation_shipments,
 )
+from shipnav_dagster.defs.checks import nav_reconciliation, shipnav_reconcile_job, shipnav_reconcile_schedule
 from shipnav_dagster.defs.jobs import build_sync_schedule, shipnav_sync_job
 from shipnav_dagster.defs.resources import ShipnavResource
 
 defs = dg.Definitions(
     assets=[nav_sales_orders, shipstation_shipments, shipment_matches, nav_tracking_writeback],
-    jobs=[shipnav_sync_job],
-    schedules=[build_sync_schedule()],
+    asset_checks=[nav_reconciliation],
+    jobs=[shipnav_sync_job, shipnav_reconcile_job],
+    schedules=[build_sync_schedule(), shipnav_reconcile_schedule],
     resources={"shipnav": ShipnavResource()},
 )

@@ -142,3 +142,14 @@ def order_info_from_order(payload: dict[str, Any]) -> OrderInfo:
         bill_to_name=_name(payload.get("billTo")),
         parent_id=_int(advanced.get("parentId")),
     )
+
+
+def record_key_of(identifier: str) -> str:
+    """Operators may name a record as ``shipment:123``, ``fulfillment:45`` or a bare shipmentId."""
+    text = identifier.strip()
+    source, sep, number = text.partition(":")
+    if sep and source in ("shipment", "fulfillment") and number.isdigit():
+        return text
+    if text.isdigit():
+        return f"shipment:{text}"
+    raise ValueError(f"not a shipment id or record key (shipment:123, fulfillment:45): {identifier!r}")

@@ -89,12 +89,15 @@ def shipstation_shipments(
     "External_Document_No, tier 2 No, tier 3 customer name + order date), or queued with the reason.",
 )
 def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource) -> dg.MaterializeResult:
+    # Claimed atomically: a replay running beside this sync never decides the same records.
+    keys = shipnav.ledger.claim(context.run_id, work=True)
     summary = match_open_records(
         shipnav.ledger,
         shipnav.nav,
         run_id=context.run_id,
         chunk=shipnav.settings.shipnav_nav_filter_chunk,
         max_age=shipnav.max_unmatched_age,
+        keys=keys,
         log=context.log.info,
     )
     counts = Counter(d.outcome for d in summary.decisions)
@@ -155,7 +158,18 @@ def nav_tracking_writeback(
     context: dg.AssetExecutionContext, shipnav: ShipnavResource
 ) -> dg.MaterializeResult:
     options = shipnav.write_options()
-    summary = write_back(shipnav.ledger, shipnav.nav, options, run_id=context.run_id, log=context.log.info)
+    orders = shipnav.ledger.nav_orders_claimed_by(context.run_id)
+    try:
+        summary = write_back(
+            shipnav.ledger,
+            shipnav.nav,
+            options,
+            run_id=context.run_id,
+            nav_order_nos=orders,
+            log=context.log.info,
+        )
+    finally:
+        shipnav.ledger.release(context.run_id)
     counts = Counter(r.outcome for r in summary.results)
     return dg.MaterializeResult(
         metadata={

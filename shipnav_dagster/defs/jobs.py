@@ -3,6 +3,7 @@
 import dagster as dg
 
 from shipnav_dagster.defs.assets import nav_tracking_writeback, shipment_matches, shipstation_shipments
+from shipnav_dagster.defs.checks import nav_reconciliation
 from shipnav_dagster.settings import load_settings
 
 # Runs carrying this tag are limited to one at a time by dagster.yaml's tag_concurrency_limits,
@@ -11,7 +12,9 @@ WRITES_NAV_TAG = {"shipnav/writes-nav": "true"}
 
 shipnav_sync_job = dg.define_asset_job(
     "shipnav_sync_job",
-    selection=dg.AssetSelection.assets(shipstation_shipments, shipment_matches, nav_tracking_writeback),
+    # Reconciliation reads NAV back for a whole window: it runs daily on its own, not every sync.
+    selection=dg.AssetSelection.assets(shipstation_shipments, shipment_matches, nav_tracking_writeback)
+    - dg.AssetSelection.checks(nav_reconciliation),
     tags={**WRITES_NAV_TAG, "dagster/max_retries": "1", "dagster/retry_on_asset_or_op_failure": "false"},
     description="One full sync: poll ShipStation, match to NAV sales orders, write tracking back.",
 )

@@ -16,6 +16,7 @@ from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.records import order_info_from_order, ship_record_from_payload
 
 CHUNK = 500
+CLAIM_TTL = timedelta(hours=1)
 RETRYABLE = ("no_order_yet", "failed", "needs_attention")
 OPEN_STATUSES = ("pending", "matched_pending", *RETRYABLE)
 
@@ -352,21 +353,101 @@ class Ledger:
 
     # Work selection ----------------------------------------------------------------------------
 
+    def _due(self, now: datetime) -> sa.ColumnElement[bool]:
+        """Queued records whose next attempt has come (served by ix_shipnav_records_due)."""
+        return sa.and_(
+            t.records.c.status.in_(RETRYABLE),
+            sa.or_(t.records.c.next_attempt_at.is_(None), t.records.c.next_attempt_at <= now),
+        )
+
+    def _unclaimed(self, now: datetime) -> sa.ColumnElement[bool]:
+        # A claim older than CLAIM_TTL belongs to a run that died: its rows are free again.
+        return sa.or_(t.records.c.claimed_by_run.is_(None), t.records.c.claimed_at < now - CLAIM_TTL)
+
     def work_keys(self, *, now: datetime | None = None, limit: int | None = None) -> list[str]:
         """Records a sync decides on: new or changed ones, and queued ones whose retry is due."""
         now = now or utcnow()
-        due = sa.or_(
-            t.records.c.status.in_(("pending", "matched_pending")),
-            sa.and_(
-                t.records.c.status.in_(RETRYABLE),
-                sa.or_(t.records.c.next_attempt_at.is_(None), t.records.c.next_attempt_at <= now),
-            ),
-        )
-        stmt = sa.select(t.records.c.record_key).where(due).order_by(t.records.c.created_at)
+        fresh = t.records.c.status.in_(("pending", "matched_pending"))
+        stmt = sa.select(t.records.c.record_key).where(sa.or_(fresh, self._due(now)))
+        stmt = stmt.where(self._unclaimed(now)).order_by(t.records.c.created_at)
         if limit:
             stmt = stmt.limit(limit)
         with self.engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
+
+    def due_count(self, *, now: datetime | None = None, cap: int = 10_000) -> int:
+        """How many queued records are due (capped): the retry sensor's one cheap query."""
+        now = now or utcnow()
+        inner = sa.select(t.records.c.record_key).where(self._due(now)).where(self._unclaimed(now)).limit(cap)
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(inner.subquery())).scalar_one())
+
+    def claim(
+        self,
+        run_id: str,
+        *,
+        work: bool = False,
+        due: bool = False,
+        keys: Sequence[str] = (),
+        now: datetime | None = None,
+        limit: int = 50_000,
+    ) -> list[str]:
+        """Atomically take records for one run, so two runs never decide the same record.
+
+        ``work``: new/changed plus due; ``due``: only due queued ones; ``keys``: exactly these,
+        whatever their status (an operator's replay). PostgreSQL skips rows another run is
+        claiming right now (FOR UPDATE SKIP LOCKED); SQLite serialises writers anyway.
+        """
+        now = now or utcnow()
+        conditions = []
+        if work:
+            conditions.append(sa.or_(t.records.c.status.in_(("pending", "matched_pending")), self._due(now)))
+        if due:
+            conditions.append(self._due(now))
+        claimed: list[str] = []
+        with self.engine.begin() as conn:
+            selections = []
+            if conditions:
+                selections.append(sa.select(t.records.c.record_key).where(sa.or_(*conditions)))
+            for chunk in _chunks(list(keys)):
+                selections.append(sa.select(t.records.c.record_key).where(t.records.c.record_key.in_(chunk)))
+            for selection in selections:
+                subquery = (
+                    selection.where(self._unclaimed(now))
+                    .order_by(t.records.c.created_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                stmt = (
+                    t.records.update()
+                    .where(t.records.c.record_key.in_(subquery.scalar_subquery()))
+                    .values(claimed_by_run=run_id, claimed_at=now)
+                    .returning(t.records.c.record_key)
+                )
+                claimed += list(conn.execute(stmt).scalars())
+        return claimed
+
+    def release(self, run_id: str) -> None:
+        """Give back whatever a run still holds (it finished, or failed before deciding)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.records.update()
+                .where(t.records.c.claimed_by_run == run_id)
+                .values(claimed_by_run=None, claimed_at=None)
+            )
+
+    def nav_orders_claimed_by(self, run_id: str) -> list[str]:
+        """NAV orders this run matched records to and has not written yet."""
+        with self.engine.connect() as conn:
+            return sorted(
+                conn.execute(
+                    sa.select(t.records.c.nav_order_no)
+                    .where(t.records.c.claimed_by_run == run_id)
+                    .where(t.records.c.status == "matched_pending")
+                    .where(t.records.c.nav_order_no.is_not(None))
+                    .distinct()
+                ).scalars()
+            )
 
     def load_records(self, keys: Sequence[str]) -> list[ShipRecord]:
         out: list[ShipRecord] = []
@@ -443,6 +524,7 @@ class Ledger:
                     "attempts": int(row.get("attempts") or 0),
                     "next_attempt_at": None,
                 }
+                values["claim"] = run_id if d.outcome == "matched" else None  # kept until written
                 if d.outcome == "matched":
                     values.update(nav_order_no=d.nav_order_no, status="matched_pending")
                 elif d.outcome == "no_order_yet":
@@ -480,6 +562,7 @@ class Ledger:
                         status_reason=sa.bindparam("status_reason"),
                         attempts=sa.bindparam("attempts"),
                         next_attempt_at=sa.bindparam("next_attempt_at"),
+                        claimed_by_run=sa.bindparam("claim"),
                         updated_at=now,
                         last_run_id=run_id,
                     ),

@@ -42,6 +42,7 @@ records = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", TS),
     sa.Column("claimed_by_run", sa.String(64)),
+    sa.Column("claimed_at", TS),
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("last_run_id", sa.String(64)),
     sa.Index("ix_shipnav_records_due", "status", "next_attempt_at"),
@@ -129,4 +130,24 @@ events = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("detail", sa.Text),  # JSON: before/after values, candidates, error code...
     sa.Column("run_id", sa.String(64), index=True),
+)
+
+# Webhook notifications (SHIP_NOTIFY / ORDER_NOTIFY): stored by the receiver, drained by a run.
+inbox = sa.Table(
+    "shipnav_webhook_inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("received_at", TS, nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("resource_url", sa.String(2048), nullable=False),
+    # sha256 of type + URL: a notification delivered twice is stored once.
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | claimed | done | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claimed_by_run", sa.String(64)),
+    sa.Column("claimed_at", TS),
+    sa.Column("processed_at", TS),
+    sa.Column("records_found", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_shipnav_webhook_inbox_status", "status", "id"),
 )

@@ -1,0 +1,514 @@
+"""Benchmark of one full shipnav sync against the sandbox (issue #3 §8). Not a test.
+
+    /work/venv/bin/python bench/sync_bench.py                 # 1,000 shipments, steps and job
+    /work/venv/bin/python bench/sync_bench.py --n 10000
+    /work/venv/bin/python bench/sync_bench.py --n 100000 --mode job
+
+The sandbox (bulk world of N labels on orders of 1-2 labels, each order in NAV) runs in a
+separate process, so its memory is not counted in the bench's peak RSS; it has the per-request
+latency on both APIs and ShipStation's 40 requests/minute. The bench then runs one full sync into
+a fresh ledger, prints wall time (total and per step), peak RSS, the API calls of each system
+beside their floor, and the wall-time floor; then a second run right after (it must PATCH
+nothing) and its numbers.
+
+``--mode steps`` calls the three sync steps (poll_shipstation, match_open_records, write_back)
+directly; ``--mode job`` runs ``shipnav_sync_job`` with ``execute_in_process`` on an ephemeral
+Dagster instance (what operators run); ``--mode both`` (default) runs each in its own process
+with its own sandbox, so neither inherits the other's RSS high-water mark.
+
+Floors (what the requirement allows):
+* ShipStation: max(1, ceil(records / 500)) per stream window (an empty window still costs 1);
+* NAV: one PATCH per order whose values change, plus ceil(candidates / chunk) lookups, where a
+  candidate is one NAV order that a record of this run can match (one value per order);
+* wall: PATCH floor x latency / concurrency + GET floor x latency + ShipStation floor x latency
+  + the ShipStation rate-limit wait ((ceil(calls / limit) - 1) x 60 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+PAGE = 500  # ShipStation page size
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+MB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# The sandbox process
+# --------------------------------------------------------------------------------------------
+
+
+def serve_sandbox(n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str) -> int:
+    """Build the bulk world, serve it, print one JSON line, serve until stdin closes."""
+    from shipnav_dagster.sandbox.seed import build_bulk_world
+    from shipnav_dagster.sandbox.server import SandboxServers
+
+    started = time.perf_counter()
+    world = build_bulk_world(n, seed=seed)
+    built = time.perf_counter() - started
+    world.shipstation.rate_limit_per_minute = rate_limit
+    world.shipstation.faults.latency_ms = latency_ms
+    world.nav.faults.latency_ms = latency_ms
+    servers = SandboxServers(world).start()
+    try:
+        print(
+            json.dumps(
+                {
+                    "env": servers.env(nav_auth=nav_auth),
+                    "shipstation_url": servers.shipstation_url,
+                    "nav_url": servers.nav_base_url,
+                    "facts": world_facts(world),
+                    "build_seconds": built,
+                }
+            ),
+            flush=True,
+        )
+        sys.stdin.read()  # the bench closes our stdin when it is done (or dies)
+    finally:
+        servers.stop()
+    return 0
+
+
+def world_facts(world: Any) -> dict[str, int]:
+    """Ground truth for the floors: orders with a live label whose NAV order lacks its tracking."""
+    by_ext: dict[str, list[dict[str, Any]]] = {}
+    for nav_order in world.nav.sales_orders.values():
+        by_ext.setdefault(str(nav_order.get("External_Document_No") or "").upper(), []).append(nav_order)
+    labelled: dict[int, set[str]] = {}
+    for s in world.shipstation.shipments.values():
+        if not s.get("voided") and not s.get("isReturnLabel") and s.get("trackingNumber"):
+            labelled.setdefault(s["orderId"], set()).add(s["trackingNumber"])
+    to_write = 0
+    for order_id, numbers in labelled.items():
+        order = world.shipstation.orders[order_id]
+        candidates = by_ext.get(str(order["orderNumber"]).upper(), [])
+        if len(candidates) == 1 and candidates[0].get("Package_Tracking_No") not in numbers:
+            to_write += 1
+    return {
+        "shipstation_orders": len(world.shipstation.orders),
+        "shipstation_shipments": len(world.shipstation.shipments),
+        "nav_sales_orders": len(world.nav.sales_orders),
+        "nav_posted_shipments": len(world.nav.posted_shipments),
+        "labelled_orders": len(labelled),
+        "orders_to_write": to_write,
+    }
+
+
+class Sandbox:
+    """The sandbox child process: its environment, admin stats and resource use."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-sandbox",
+            "--n",
+            str(args.n),
+            "--seed",
+            str(args.seed),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--ss-rate-limit",
+            str(args.ss_rate_limit),
+            "--nav-auth",
+            args.nav_auth,
+        ]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"sandbox process exited with {self.proc.wait()} before it was ready")
+        info = json.loads(line)
+        self.env: dict[str, str] = info["env"]
+        self.shipstation_url: str = info["shipstation_url"]
+        self.nav_url: str = info["nav_url"]
+        self.facts: dict[str, int] = info["facts"]
+        self.build_seconds: float = info["build_seconds"]
+
+    def stats(self) -> dict[str, Any]:
+        import httpx
+
+        ss = httpx.get(f"{self.shipstation_url}/_sandbox/stats", timeout=60).json()
+        nav = httpx.get(f"{self.nav_url}/_sandbox/stats", timeout=60).json()
+        return {"shipstation": ss, "nav": nav, "cpu": self.cpu_seconds()}
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring the bench process
+# --------------------------------------------------------------------------------------------
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def current_rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE_BYTES / MB
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class RssSampler:
+    """Samples this process's RSS every ``interval`` s, so a peak can be pinned to a step."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append((time.time(), current_rss_mb()))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_between(self, start: float, end: float) -> float:
+        return max((rss for t, rss in self.samples if start <= t <= end), default=float("nan"))
+
+
+# --------------------------------------------------------------------------------------------
+# One sync run, two ways
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    label: str
+    wall: float
+    steps: dict[str, tuple[float, float]]  # step -> (start epoch, end epoch)
+    streams: list[tuple[str, int]]  # (stream, records fetched in its window)
+    written: int
+    outcomes: dict[str, int]
+    candidates: int  # NAV orders the open records of this run can match (floor of the lookups)
+    stats_before: dict[str, Any]
+    stats_after: dict[str, Any]
+    cpu: float
+    ok: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def delta(self, system: str, *path: str) -> int:
+        def dig(stats: dict[str, Any]) -> int:
+            value: Any = stats[system]
+            for part in path:
+                value = value.get(part, 0) if isinstance(value, dict) else 0
+            return int(value or 0)
+
+        return dig(self.stats_after) - dig(self.stats_before)
+
+
+def open_candidates(ledger_url: str) -> tuple[int, int]:
+    """(open records, distinct ShipStation orders among them) in the ledger right now."""
+    from shipnav_dagster.ledger.repository import Ledger
+
+    ledger = Ledger(ledger_url).create_all()
+    try:
+        keys = ledger.work_keys()
+        return len(keys), len(ledger.order_ids_of(keys)) if keys else 0
+    finally:
+        ledger.dispose()
+
+
+def run_steps(label: str, sandbox: Sandbox, ledger_url: str) -> RunResult:
+    """poll_shipstation -> match_open_records -> write_back with the job's own resource."""
+    from shipnav_dagster.defs.resources import ShipnavResource
+    from shipnav_dagster.sync.match import match_open_records
+    from shipnav_dagster.sync.poll import poll_shipstation
+    from shipnav_dagster.sync.write import write_back
+
+    run_id = f"bench-{label}-{int(time.time())}"
+    res = ShipnavResource()
+    settings = res.settings
+    before = sandbox.stats()
+    cpu0 = cpu_seconds()
+    steps: dict[str, tuple[float, float]] = {}
+    t0 = time.time()
+    poll = poll_shipstation(
+        res.shipstation,
+        res.ledger,
+        now=datetime.now(UTC),
+        overlap=timedelta(minutes=settings.shipnav_poll_overlap_minutes),
+        lookback=timedelta(hours=settings.shipnav_initial_lookback_hours),
+        run_id=run_id,
+    )
+    steps["poll_shipstation"] = (t0, time.time())
+    _open, candidates = open_candidates(settings.database_url)
+    t1 = time.time()
+    match = match_open_records(
+        res.ledger,
+        res.nav,
+        run_id=run_id,
+        chunk=settings.shipnav_nav_filter_chunk,
+        max_age=res.max_unmatched_age,
+    )
+    steps["match_open_records"] = (t1, time.time())
+    t2 = time.time()
+    write = write_back(res.ledger, res.nav, res.write_options(), run_id=run_id)
+    steps["write_back"] = (t2, time.time())
+    wall = time.time() - t0 - (t1 - steps["poll_shipstation"][1])  # the bench's own count excluded
+    cpu = cpu_seconds() - cpu0
+    ss = res.shipstation.stats
+    extra = {
+        "ss_paced_seconds": ss.paced_seconds,
+        "ss_throttled": ss.throttled,
+        "ss_retries": ss.retries,
+        "nav_retries": res.nav.stats.retries,
+        "match_lookups": match.nav_lookups,
+        "write_gets": None,
+        "orders_fetched_by_id": poll.orders_fetched_by_id,
+        "ledger_status": res.ledger.status_counts(),
+    }
+    res.teardown_after_execution(None)  # type: ignore[arg-type]
+    after = sandbox.stats()
+    outcomes = Counter(r.outcome for r in write.results)
+    return RunResult(
+        label=label,
+        wall=wall,
+        steps=steps,
+        streams=[(s.stream, s.fetched) for s in poll.streams],
+        written=outcomes.get("written", 0),
+        outcomes=dict(outcomes),
+        candidates=candidates,
+        stats_before=before,
+        stats_after=after,
+        cpu=cpu,
+        extra=extra,
+    )
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_job(label: str, sandbox: Sandbox, ledger_url: str) -> RunResult:
+    """shipnav_sync_job via execute_in_process on an ephemeral instance."""
+    import dagster as dg
+
+    from shipnav_dagster.definitions import defs
+
+    job = defs.resolve_job_def("shipnav_sync_job")
+    _open, candidates = open_candidates(ledger_url)
+    before = sandbox.stats()
+    cpu0 = cpu_seconds()
+    with dg.DagsterInstance.ephemeral() as instance:
+        t0 = time.time()
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
+        wall = time.time() - t0
+        cpu = cpu_seconds() - cpu0
+        steps = {
+            s.step_key: (s.start_time or t0, s.end_time or t0)
+            for s in instance.get_run_step_stats(result.run_id)
+        }
+        meta: dict[str, dict[str, Any]] = {}
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization  # type: ignore[union-attr]
+            meta[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    after = sandbox.stats()
+    poll = meta.get("shipstation_shipments", {})
+    windows = poll.get("windows")
+    streams = [(r.data["stream"], int(r.data["fetched"])) for r in getattr(windows, "records", [])]
+    write = meta.get("nav_tracking_writeback", {})
+    outcomes = {
+        k: int(write.get(k, 0)) for k in ("written", "already_correct", "parked", "failed", "dry_run")
+    }
+    return RunResult(
+        label=label,
+        wall=wall,
+        steps=dict(sorted(steps.items(), key=lambda kv: kv[1][0])),
+        streams=streams,
+        written=outcomes["written"],
+        outcomes=outcomes,
+        candidates=candidates,
+        stats_before=before,
+        stats_after=after,
+        cpu=cpu,
+        ok=result.success,
+        extra={
+            "match_lookups": meta.get("shipment_matches", {}).get("nav_lookup_requests"),
+            "orders_fetched_by_id": poll.get("orders_fetched_by_id"),
+            "ledger_status": write.get("ledger_status"),
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Floors and the report
+# --------------------------------------------------------------------------------------------
+
+
+def ss_floor(streams: list[tuple[str, int]]) -> int:
+    return sum(max(1, math.ceil(fetched / PAGE)) for _stream, fetched in streams)
+
+
+def rate_wait(calls: int, limit: int) -> float:
+    return (math.ceil(calls / limit) - 1) * 60.0 if limit and calls else 0.0
+
+
+def wall_floor(ss: int, gets: int, patches: int, args: argparse.Namespace) -> float:
+    latency = args.latency_ms / 1000
+    return (
+        patches * latency / args.concurrency
+        + gets * latency
+        + ss * latency
+        + rate_wait(ss, args.ss_rate_limit)
+    )
+
+
+def ratio(actual: float, floor: float) -> str:
+    return f"{actual / floor:.2f}x" if floor else ("-" if not actual else "inf")
+
+
+def report(run: RunResult, args: argparse.Namespace, patch_floor: int, sampler: RssSampler) -> None:
+    ss_calls = run.delta("shipstation", "requests")
+    ss_429 = run.delta("shipstation", "by_status", "429")
+    gets = run.delta("nav", "by_method", "GET")
+    patches = run.delta("nav", "by_method", "PATCH")
+    tokens = run.delta("nav", "token_requests")
+    nav_other = run.delta("nav", "requests") - gets - patches - tokens
+    nav_429 = run.delta("nav", "by_status", "429")
+    sandbox_cpu = run.stats_after["cpu"] - run.stats_before["cpu"]
+    fl_ss = ss_floor(run.streams)
+    fl_get = math.ceil(run.candidates / args.chunk) if run.candidates else 0
+    fl_wall = wall_floor(fl_ss, fl_get, patch_floor, args)
+    at_counts = wall_floor(ss_calls, gets, patches, args)
+    total = ss_calls + gets + patches + tokens + nav_other
+    fl_total = fl_ss + fl_get + patch_floor
+    per = (lambda c: f"{c / run.written:.3f}") if run.written else (lambda c: "-")
+
+    print(f"\n== {run.label}: {'succeeded' if run.ok else 'FAILED'}")
+    print(f"wall time            {run.wall:9.2f} s   (bench CPU {run.cpu:.1f} s, sandbox CPU {sandbox_cpu:.1f} s)")
+    for step, (start, end) in run.steps.items():
+        print(f"  {step:<20} {end - start:8.2f} s   peak RSS in step {sampler.peak_between(start, end):7.1f} MB")
+    print(f"peak RSS (ru_maxrss) {peak_rss_mb():9.1f} MB")
+    streams = ", ".join(f"{s} {n}" for s, n in run.streams)
+    print(f"records per window   {streams}")
+    print(f"outcomes             {run.outcomes}   ledger {run.extra.get('ledger_status')}")
+    print(f"{'calls':<20} {'actual':>9} {'floor':>9} {'ratio':>8}")
+    print(f"{'ShipStation':<20} {ss_calls:>9} {fl_ss:>9} {ratio(ss_calls, fl_ss):>8}   (429s: {ss_429})")
+    print(f"{'NAV GET':<20} {gets:>9} {fl_get:>9} {ratio(gets, fl_get):>8}   (candidates {run.candidates}, chunk {args.chunk})")
+    print(f"{'NAV PATCH':<20} {patches:>9} {patch_floor:>9} {ratio(patches, patch_floor):>8}   (429s: {nav_429})")
+    print(f"{'NAV token/other':<20} {tokens + nav_other:>9} {0:>9}")
+    print(f"{'total':<20} {total:>9} {fl_total:>9} {ratio(total, fl_total):>8}")
+    print(f"calls per written order {per(total)}  (floor {per(fl_total)}, target <= 1.100; written {run.written})")
+    print(
+        f"wall floor           {fl_wall:9.2f} s   wall/floor {ratio(run.wall, fl_wall)} (target <= 1.20x); "
+        f"floor at actual call counts {at_counts:.2f} s ({ratio(run.wall, at_counts)})"
+    )
+    extra = {k: v for k, v in run.extra.items() if k != "ledger_status" and v is not None}
+    print(f"client notes         {extra}")
+
+
+def bench(args: argparse.Namespace, mode: str) -> int:
+    sandbox = Sandbox(args)
+    try:
+        with tempfile.TemporaryDirectory(prefix="shipnav-bench-") as tmp:
+            ledger_url = f"sqlite:///{Path(tmp) / 'ledger.db'}" if args.ledger == "sqlite" else args.ledger
+            os.environ.update(sandbox.env)
+            os.environ.update(
+                {
+                    "SHIPNAV_DATABASE_URL": ledger_url,
+                    "NAV_MAX_CONCURRENCY": str(args.concurrency),
+                    "SHIPNAV_NAV_FILTER_CHUNK": str(args.chunk),
+                    "DAGSTER_HOME": tmp,
+                }
+            )
+            import shipnav_dagster.definitions  # noqa: F401  (imports outside the measured run)
+
+            facts = sandbox.facts
+            print(
+                f"shipnav sync bench: mode {mode}, N={args.n} shipments "
+                f"({facts['shipstation_orders']} orders, {facts['nav_sales_orders']} NAV orders, "
+                f"{facts['orders_to_write']} to write), latency {args.latency_ms:g} ms, "
+                f"ShipStation {args.ss_rate_limit}/min, NAV_MAX_CONCURRENCY {args.concurrency}, "
+                f"chunk {args.chunk}, ledger {'sqlite (temp)' if args.ledger == 'sqlite' else 'url'}; "
+                f"sandbox built in {sandbox.build_seconds:.1f} s"
+            )
+            print(f"bench RSS before the run: {current_rss_mb():.1f} MB (imports)")
+            run = run_steps if mode == "steps" else run_job
+            with RssSampler() as sampler:
+                first = run("run 1", sandbox, ledger_url)
+                report(first, args, facts["orders_to_write"], sampler)
+                second = run("run 2 (right after)", sandbox, ledger_url)
+                report(second, args, max(0, facts["orders_to_write"] - first.written), sampler)
+            print(f"\nsandbox process peak RSS {sandbox.peak_rss_mb():.1f} MB (not counted above)")
+            second_patches = second.delta("nav", "by_method", "PATCH")
+            return 0 if first.ok and second.ok and second_patches == 0 else 1
+    finally:
+        sandbox.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="shipments in the bulk world (default 1000)")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="per-request latency, both APIs")
+    parser.add_argument("--concurrency", type=int, default=4, help="NAV_MAX_CONCURRENCY (default 4)")
+    parser.add_argument("--chunk", type=int, default=40, help="SHIPNAV_NAV_FILTER_CHUNK (default 40)")
+    parser.add_argument("--ledger", default="sqlite", help="'sqlite' (fresh temp file) or an EMPTY db URL")
+    parser.add_argument("--mode", choices=("steps", "job", "both"), default="both")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ss-rate-limit", type=int, default=40, help="ShipStation requests/minute")
+    parser.add_argument("--nav-auth", choices=("oauth2", "basic"), default="oauth2")
+    parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_sandbox:
+        return serve_sandbox(args.n, args.seed, args.latency_ms, args.ss_rate_limit, args.nav_auth)
+    if args.mode != "both":
+        return bench(args, args.mode)
+    if args.ledger != "sqlite":
+        raise SystemExit("--mode both needs two fresh ledgers: pass --mode steps or --mode job with a URL")
+    codes = []
+    for mode in ("steps", "job"):
+        argv_mode = [a for a in (argv if argv is not None else sys.argv[1:])]
+        codes.append(subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv_mode, "--mode", mode]))
+        print(flush=True)
+    return max(codes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

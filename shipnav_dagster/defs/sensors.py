@@ -1,0 +1,124 @@
+"""Sensors are doorbells: one cheap indexed ledger query, never an API call; the run does the work."""
+
+import json
+import logging
+
+import dagster as dg
+import httpx
+
+from shipnav_dagster.defs.jobs import shipnav_sync_job
+from shipnav_dagster.defs.replay import ReplayConfig, shipnav_replay_job
+from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.ledger import inbox
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+log = logging.getLogger("shipnav")
+
+
+def _replay_in_flight(context: dg.SensorEvaluationContext) -> str | None:
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=shipnav_replay_job.name, statuses=IN_FLIGHT), limit=1
+    )
+    return runs[0].run_id if runs else None
+
+
+def _next_attempt(context: dg.SensorEvaluationContext) -> int:
+    # Dagster never reuses a run key, even of a failed run: every request gets a new number.
+    return int(context.cursor or 0) + 1
+
+
+@dg.sensor(
+    name="shipnav_unmatched_retry_sensor",
+    job=shipnav_replay_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests shipnav_replay_job when queued records (NAV order not there yet, failed "
+    "writes) are due for their next attempt and no replay is in flight.",
+)
+def shipnav_unmatched_retry_sensor(
+    context: dg.SensorEvaluationContext, shipnav: ShipnavResource
+) -> dg.SensorResult:
+    running = _replay_in_flight(context)
+    if running:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"replay run {running} is in flight"))
+    ledger = shipnav.ledger
+    try:
+        due = ledger.due_count()
+    finally:
+        ledger.dispose()
+    if not due:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no queued records are due"))
+    attempt = _next_attempt(context)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"retry-due-{attempt}",
+                run_config=dg.RunConfig(ops={"replay_records": ReplayConfig(all_due=True)}),
+                tags={"shipnav/trigger": "retry_sensor", "shipnav/due": str(due)},
+            )
+        ],
+        cursor=str(attempt),
+    )
+
+
+@dg.sensor(
+    name="shipnav_webhook_sensor",
+    job=shipnav_replay_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Turns SHIP_NOTIFY / ORDER_NOTIFY notifications stored by `shipnav webhooks serve` "
+    "into a replay run that fetches them and writes the shipments back.",
+)
+def shipnav_webhook_sensor(context: dg.SensorEvaluationContext, shipnav: ShipnavResource) -> dg.SensorResult:
+    running = _replay_in_flight(context)
+    if running:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"replay run {running} is in flight"))
+    ledger = shipnav.ledger
+    try:
+        pending = inbox.pending_count(ledger)
+    finally:
+        ledger.dispose()
+    if not pending:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no webhook notifications waiting"))
+    attempt = _next_attempt(context)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"webhook-{attempt}",
+                run_config=dg.RunConfig(ops={"replay_records": ReplayConfig(from_inbox=True, all_due=True)}),
+                tags={"shipnav/trigger": "webhook_sensor"},
+            )
+        ],
+        cursor=str(attempt),
+    )
+
+
+@dg.run_failure_sensor(
+    name="shipnav_run_failure_sensor",
+    monitored_jobs=[shipnav_sync_job, shipnav_replay_job],
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Logs every failed sync or replay run and, when SHIPNAV_FAILURE_WEBHOOK_URL is set, "
+    "posts a short JSON notice there (job, run id, the error's first line; never secrets).",
+)
+def shipnav_run_failure_sensor(context: dg.RunFailureSensorContext, shipnav: ShipnavResource) -> None:
+    run = context.dagster_run
+    message = context.failure_event.message or "run failed"
+    first_line = message.splitlines()[0][:500]
+    context.log.error(f"shipnav run failed: {run.job_name} {run.run_id}: {first_line}")
+    url = shipnav.settings.shipnav_failure_webhook_url
+    if not url:
+        return
+    notice = {
+        "text": f"shipnav: {run.job_name} run {run.run_id} failed: {first_line}",
+        "job": run.job_name,
+        "run_id": run.run_id,
+    }
+    try:
+        httpx.post(url, content=json.dumps(notice), headers={"Content-Type": "application/json"}, timeout=10)
+    except httpx.HTTPError as exc:
+        context.log.warning(f"could not notify SHIPNAV_FAILURE_WEBHOOK_URL: {type(exc).__name__}")

@@ -1,0 +1,402 @@
+"""The ShipStation webhook receiver (``shipnav webhooks serve``).
+
+V1 webhooks are unsigned, thin notifications ``{"resource_url", "resource_type"}``: the URL is
+all they carry and anyone who learns the receiver's address can send one. So the receiver
+
+* hides behind a secret path token, compared in constant time, and answers 404 otherwise;
+* accepts only URLs on the configured ShipStation API host (or its ``ssapiN`` shards) and only
+  the collections these events point at, because the run later fetches them *with the API
+  credentials* (``is_allowed_resource_url`` is the check, and the run repeats it);
+* never fetches anything itself: it validates, stores once, and answers within milliseconds;
+* never logs the token (uvicorn's access log is replaced by one that redacts the path).
+"""
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shipnav_dagster.ledger.inbox import RESOURCE_TYPES, store_notification
+
+if TYPE_CHECKING:
+    from shipnav_dagster.ledger.repository import Ledger
+    from shipnav_dagster.settings import Settings
+
+log = logging.getLogger("shipnav_dagster.webhooks")
+
+WEBHOOK_PREFIX = "/webhooks/shipstation/"
+MAX_BODY_BYTES = 64 * 1024
+MAX_RESOURCE_URL_LENGTH = 2048
+BODY_READ_TIMEOUT_SECONDS = 10.0  # a client trickling its body must not hold a worker forever
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+SHIPSTATION_V1_HOST = "ssapi.shipstation.com"
+# Seen in real notifications: ssapi11.shipstation.com, ssapiX... (reference §1, §5).
+_SHARD_HOST = re.compile(r"ssapi[0-9]{1,4}\.shipstation\.com")
+# RFC 3986 characters only: no spaces, controls, backslashes or non-ASCII (IDNA look-alikes,
+# full-width dots) that different URL parsers would read differently.
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_NETLOC = re.compile(r"(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+# The collections SHIP_NOTIFY / ORDER_NOTIFY point at; no dots or escapes, so no "..".
+_RESOURCE_PATH = re.compile(r"/(?:shipments|orders)(?:/[A-Za-z0-9_\-]+)*/?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+# --------------------------------------------------------------------------------------------
+# The resource_url check (pure; the run that fetches calls it again)
+# --------------------------------------------------------------------------------------------
+
+
+def resource_url_problem(url: object, api_url: str) -> str | None:
+    """Why ``url`` must not be fetched with the credentials of ``api_url``; None if it may."""
+    if not isinstance(url, str) or not url:
+        return "not a string"
+    if len(url) > MAX_RESOURCE_URL_LENGTH:
+        return f"longer than {MAX_RESOURCE_URL_LENGTH} characters"
+    if not _URL_CHARS.fullmatch(url):
+        return "contains characters that are not allowed in a URL"
+    api = _origin(api_url)
+    if api is None:
+        return "SHIPSTATION_API_URL is not an http(s) URL"
+    api_scheme, api_host, api_port, api_path = api
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme != api_scheme:
+        return f"scheme {scheme or '(none)'!r} is not {api_scheme!r}"
+    if "@" in parts.netloc:
+        return "carries user information"
+    netloc = _NETLOC.fullmatch(parts.netloc)
+    if netloc is None:
+        return "has no valid host"
+    host = netloc["host"].lower()
+    port = int(netloc["port"]) if netloc["port"] else _DEFAULT_PORTS[scheme]
+    if not _host_allowed(host, api_host):
+        return f"host {host!r} is not the ShipStation API host"
+    if port != api_port:
+        return f"port {port} is not {api_port}"
+    if parts.fragment:
+        return "has a fragment"
+    if not parts.path.startswith(api_path + "/"):
+        return "path is outside the API"
+    if not _RESOURCE_PATH.fullmatch(parts.path[len(api_path) :]):
+        return "path is not /shipments or /orders"
+    return None
+
+
+def is_allowed_resource_url(url: object, api_url: str) -> bool:
+    """Whether a webhook ``resource_url`` may be fetched with the ShipStation credentials."""
+    return resource_url_problem(url, api_url) is None
+
+
+def _origin(api_url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, effective port, path without trailing slash) of the configured API URL."""
+    parts = urlsplit(api_url.strip())
+    scheme = parts.scheme.lower()
+    netloc = _NETLOC.fullmatch(parts.netloc)
+    if scheme not in _DEFAULT_PORTS or netloc is None:
+        return None
+    port = int(netloc["port"]) if netloc["port"] else _DEFAULT_PORTS[scheme]
+    return scheme, netloc["host"].lower(), port, parts.path.rstrip("/")
+
+
+def _host_allowed(host: str, api_host: str) -> bool:
+    if host == api_host:
+        return True
+    # Shards only stand in for the real V1 host, never for a proxy or sandbox someone configured.
+    return api_host == SHIPSTATION_V1_HOST and _SHARD_HOST.fullmatch(host) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# The Starlette app
+# --------------------------------------------------------------------------------------------
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(
+    *,
+    token: str | None,
+    api_url: str,
+    ledger: "Ledger",
+    body_read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+) -> Starlette:
+    """The receiver. Creates the ledger tables now, so the first notification cannot fail on them.
+
+    With no ``token`` every notification is answered 404: an open receiver would let anyone
+    queue work.
+    """
+    ledger.create_all()
+    expected = token.encode() if token else None
+
+    async def receive(request: Request) -> Response:
+        given = str(request.path_params.get("token", "")).encode()
+        # compare_digest on bytes: constant time, and no TypeError on non-ASCII input.
+        if expected is None or not hmac.compare_digest(given, expected):
+            return _error(404, "not found")
+        try:
+            body = await asyncio.wait_for(_read_body(request), timeout=body_read_timeout)
+            resource_type, resource_url = _parse_notification(body, api_url, _client(request))
+        except _Rejected as rejected:
+            return _error(rejected.status, rejected.message)
+        except TimeoutError:
+            return _error(408, "request body not received in time")
+        except ClientDisconnect:
+            return Response(status_code=400)
+        try:
+            new = await run_in_threadpool(store_notification, ledger, resource_type, resource_url)
+        except Exception:
+            # 5xx so that a sender that retries does; the URL was valid, only storing failed.
+            log.exception("could not store a %s notification in the ledger", resource_type)
+            return _error(503, "could not store the notification")
+        if new:
+            log.info("queued %s notification", resource_type)
+        return JSONResponse({"status": "queued" if new else "duplicate"}, status_code=200)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # Same answer for every unknown path and every wrong token: nothing to tell them apart.
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        return _error(status, "method not allowed" if status == 405 else "not found")
+
+    app = Starlette(
+        routes=[
+            Route(WEBHOOK_PREFIX + "{token}", receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+    app.add_middleware(_RedactedAccessLog)
+    return app
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refusing (413) as soon as it would exceed MAX_BODY_BYTES.
+
+    Content-Length is checked first so an honest oversize request is refused without reading;
+    the bytes are counted while streaming so a missing or lying header cannot make us buffer more.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise _Rejected(400, "invalid Content-Length")
+        if int(declared) > MAX_BODY_BYTES:
+            raise _Rejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Rejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_notification(body: bytes, api_url: str, client: str) -> tuple[str, str]:
+    """(resource_type, resource_url) of a valid notification; _Rejected(400) otherwise."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays fit in 64 KB
+        raise _Rejected(400, "body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise _Rejected(400, "body must be a JSON object with resource_url and resource_type")
+    resource_type = payload.get("resource_type")
+    resource_url = payload.get("resource_url")
+    if resource_type not in RESOURCE_TYPES:
+        raise _Rejected(400, "resource_type must be one of " + ", ".join(sorted(RESOURCE_TYPES)))
+    if not isinstance(resource_url, str) or not resource_url:
+        raise _Rejected(400, "resource_url must be a non-empty string")
+    if len(resource_url) > MAX_RESOURCE_URL_LENGTH:
+        raise _Rejected(400, f"resource_url longer than {MAX_RESOURCE_URL_LENGTH} characters")
+    problem = resource_url_problem(resource_url, api_url)
+    if problem is not None:
+        # Unsigned webhooks: a foreign URL is someone probing; say so, never fetch it. %r and
+        # truncation keep an attacker's string from forging log lines.
+        log.warning(
+            "rejected %s notification from %s: resource_url %r %s",
+            resource_type,
+            client,
+            resource_url[:200],
+            problem,
+        )
+        raise _Rejected(400, "resource_url is not a ShipStation API URL for /shipments or /orders")
+    return str(resource_type), resource_url
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown client"
+
+
+def redact_path(path: str) -> str:
+    """The request path with the webhook token replaced, for logs."""
+    if path.startswith(WEBHOOK_PREFIX):
+        return WEBHOOK_PREFIX + "***"
+    return path
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class _RedactedAccessLog:
+    """uvicorn's access log would print the token (it is in the path); this one redacts it."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            client = scope.get("client")
+            log.info(
+                '%s "%s %s" %d %.1fms',
+                client[0] if client else "-",
+                scope.get("method", "-"),
+                redact_path(str(scope.get("path", ""))),
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------------------------
+
+
+def _uvicorn_config(app: Starlette, host: str, port: int, log_config: Any = None) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        access_log=False,  # it logs the raw path, token included
+        server_header=False,
+        log_config=log_config,
+        log_level="info",
+    )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging setup plus our logger on the same handler."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["shipnav_dagster"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
+def app_from_settings(settings: "Settings", ledger: "Ledger | None" = None) -> Starlette:
+    from shipnav_dagster.ledger.repository import Ledger
+
+    token = settings.shipnav_webhook_token.get_secret_value() if settings.shipnav_webhook_token else None
+    if not token:
+        log.warning("SHIPNAV_WEBHOOK_TOKEN is not set: every notification will be answered 404")
+    elif len(token) < 16:
+        log.warning("SHIPNAV_WEBHOOK_TOKEN is shorter than 16 characters and may be guessed")
+    return create_app(
+        token=token,
+        api_url=settings.shipstation_api_url,
+        ledger=ledger or Ledger(settings.database_url),
+    )
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings: "Settings | None" = None) -> None:
+    """Run the receiver in the foreground until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+    import logging.config
+
+    import uvicorn
+
+    from shipnav_dagster.settings import load_settings
+
+    config = _log_config()
+    logging.config.dictConfig(config)
+    settings = settings or load_settings()
+    app = app_from_settings(settings)
+    log.info("receiving ShipStation webhooks at POST %s*** (token redacted)", WEBHOOK_PREFIX)
+    uvicorn.Server(_uvicorn_config(app, host, port, log_config=config)).run()
+
+
+class ReceiverThread:
+    """The receiver on a background thread (tests, the demo): ``with ReceiverThread(app) as url``."""
+
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
+        self.host = host
+        self.server = uvicorn.Server(_uvicorn_config(app, host, port))
+        self.thread = threading.Thread(target=self.server.run, name="shipnav-webhooks", daemon=True)
+        self.port = 0
+
+    def start(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("webhook receiver did not start (is the port free?)")
+            time.sleep(0.01)
+        self.port = int(self.server.servers[0].sockets[0].getsockname()[1])
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def running_receiver(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """The receiver's base URL while the block runs."""
+    with ReceiverThread(app, host, port) as url:
+        yield url
