@@ -277,6 +277,47 @@ def _timestamp(text: str) -> datetime:
 
 
 # --------------------------------------------------------------------------------------------
+# shipnav webhooks serve / subscribe
+# --------------------------------------------------------------------------------------------
+
+
+def register_webhooks(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "webhooks",
+        help="receive ShipStation SHIP_NOTIFY / ORDER_NOTIFY webhooks, or subscribe to them",
+        description="The receiver only stores notifications; shipnav_webhook_sensor turns them into runs.",
+    )
+    nested = parser.add_subparsers(dest="webhooks_command", metavar="COMMAND", required=True)
+    serve = nested.add_parser(
+        "serve", help="serve POST /webhooks/shipstation/{SHIPNAV_WEBHOOK_TOKEN} (put HTTPS in front)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8787, help="port (default 8787)")
+    serve.set_defaults(handler=run_webhooks_serve)
+    subscribe = nested.add_parser("subscribe", help="register SHIP_NOTIFY and ORDER_NOTIFY with ShipStation")
+    subscribe.add_argument(
+        "--target-url", required=True, help="public HTTPS URL ending in /webhooks/shipstation/<token>"
+    )
+    subscribe.add_argument("--store-id", type=int, default=None, help="only this ShipStation store")
+    subscribe.set_defaults(handler=run_webhooks_subscribe)
+
+
+def run_webhooks_serve(args: argparse.Namespace) -> int:
+    from shipnav_dagster.settings import load_settings
+    from shipnav_dagster.webhooks import serve
+
+    serve(args.host, args.port, load_settings())
+    return 0
+
+
+def run_webhooks_subscribe(args: argparse.Namespace) -> int:
+    from shipnav_dagster.settings import load_settings
+    from shipnav_dagster.webhook_subscribe import run_subscribe
+
+    return run_subscribe(load_settings(), args.target_url, args.store_id)
+
+
+# --------------------------------------------------------------------------------------------
 # The parser and entry point
 # --------------------------------------------------------------------------------------------
 
@@ -286,6 +327,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     register_sandbox,
     register_ledger,
     register_replay,
+    register_webhooks,
 ]
 
 

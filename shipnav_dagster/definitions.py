@@ -10,12 +10,19 @@ from shipnav_dagster.defs.assets import (
 )
 from shipnav_dagster.defs.checks import nav_reconciliation, shipnav_reconcile_job, shipnav_reconcile_schedule
 from shipnav_dagster.defs.jobs import build_sync_schedule, shipnav_sync_job
+from shipnav_dagster.defs.replay import shipnav_replay_job
 from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.defs.sensors import (
+    shipnav_run_failure_sensor,
+    shipnav_unmatched_retry_sensor,
+    shipnav_webhook_sensor,
+)
 
 defs = dg.Definitions(
     assets=[nav_sales_orders, shipstation_shipments, shipment_matches, nav_tracking_writeback],
     asset_checks=[nav_reconciliation],
-    jobs=[shipnav_sync_job, shipnav_reconcile_job],
+    jobs=[shipnav_sync_job, shipnav_replay_job, shipnav_reconcile_job],
     schedules=[build_sync_schedule(), shipnav_reconcile_schedule],
+    sensors=[shipnav_unmatched_retry_sensor, shipnav_webhook_sensor, shipnav_run_failure_sensor],
     resources={"shipnav": ShipnavResource()},
 )

@@ -149,6 +149,7 @@ def create_app(
     queue work.
     """
     ledger.create_all()
+    _install_redaction()
     expected = token.encode() if token else None
 
     async def receive(request: Request) -> Response:
@@ -181,7 +182,10 @@ def create_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         # Same answer for every unknown path and every wrong token: nothing to tell them apart.
         status = exc.status_code if isinstance(exc, HTTPException) else 404
-        return _error(status, "method not allowed" if status == 405 else "not found")
+        response = _error(status, "method not allowed" if status == 405 else "not found")
+        if status == 405 and isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)  # Allow: POST
+        return response
 
     app = Starlette(
         routes=[
@@ -202,7 +206,7 @@ async def _read_body(request: Request) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise _Rejected(400, "invalid Content-Length")
         if int(declared) > MAX_BODY_BYTES:
             raise _Rejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
@@ -226,7 +230,8 @@ def _parse_notification(body: bytes, api_url: str, client: str) -> tuple[str, st
         raise _Rejected(400, "body must be a JSON object with resource_url and resource_type")
     resource_type = payload.get("resource_type")
     resource_url = payload.get("resource_url")
-    if resource_type not in RESOURCE_TYPES:
+    # isinstance first: a list or object is unhashable and would make the set lookup raise.
+    if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
         raise _Rejected(400, "resource_type must be one of " + ", ".join(sorted(RESOURCE_TYPES)))
     if not isinstance(resource_url, str) or not resource_url:
         raise _Rejected(400, "resource_url must be a non-empty string")
@@ -244,7 +249,7 @@ def _parse_notification(body: bytes, api_url: str, client: str) -> tuple[str, st
             problem,
         )
         raise _Rejected(400, "resource_url is not a ShipStation API URL for /shipments or /orders")
-    return str(resource_type), resource_url
+    return resource_type, resource_url
 
 
 def _client(request: Request) -> str:
@@ -256,6 +261,34 @@ def redact_path(path: str) -> str:
     if path.startswith(WEBHOOK_PREFIX):
         return WEBHOOK_PREFIX + "***"
     return path
+
+
+_TOKEN_IN_TEXT = re.compile(re.escape(WEBHOOK_PREFIX) + r"[^\s\"'?#]*")
+
+
+class RedactTokenFilter(logging.Filter):
+    """Rewrites any webhook path in a log record to its redacted form.
+
+    uvicorn's access log is switched off, but an operator's own logging config (or a capture
+    handler) can switch it back on; this keeps the token out of the log even then.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and WEBHOOK_PREFIX in record.msg:
+            record.msg = _TOKEN_IN_TEXT.sub(WEBHOOK_PREFIX + "***", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_TEXT.sub(WEBHOOK_PREFIX + "***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _install_redaction() -> None:
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn.asgi"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokenFilter) for f in logger.filters):
+            logger.addFilter(RedactTokenFilter())
 
 
 Scope = MutableMapping[str, Any]
@@ -271,7 +304,8 @@ class _RedactedAccessLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # The load balancer polls /healthz every few seconds; that is noise, not traffic.
+        if scope["type"] != "http" or scope.get("path") == "/healthz":
             await self.app(scope, receive, send)
             return
         status = 500
@@ -356,7 +390,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings: "Setting
     settings = settings or load_settings()
     app = app_from_settings(settings)
     log.info("receiving ShipStation webhooks at POST %s*** (token redacted)", WEBHOOK_PREFIX)
-    uvicorn.Server(_uvicorn_config(app, host, port, log_config=config)).run()
+    # Logging is configured above already; uvicorn must not replace it.
+    uvicorn.Server(_uvicorn_config(app, host, port)).run()
 
 
 class ReceiverThread:

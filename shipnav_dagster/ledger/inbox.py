@@ -33,7 +33,10 @@ _c = _inbox.c
 
 @dataclass(frozen=True)
 class InboxItem:
-    """One claimed notification; ``attempts`` includes the current claim."""
+    """One claimed notification; ``attempts`` includes the current claim.
+
+    Read as attributes (``item.id``) or like a row mapping (``item["id"]``).
+    """
 
     id: int
     resource_type: str
@@ -41,6 +44,11 @@ class InboxItem:
     attempts: int
     received_at: datetime
     claimed_by_run: str | None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
 
 
 def _utcnow() -> datetime:
@@ -176,12 +184,15 @@ def mark_done(ledger: "Ledger", item_id: int, records_found: int, *, now: dateti
         conn.execute(stmt)
 
 
-def mark_failed(ledger: "Ledger", item_id: int, error: str, *, now: datetime | None = None) -> str:
+def mark_failed(
+    ledger: "Ledger", item_id: int, error: str, *, final: bool = False, now: datetime | None = None
+) -> str:
     """Give the row back for a retry, or fail it for good after MAX_ATTEMPTS; the new status.
 
+    ``final`` fails it now: retrying cannot help (e.g. its URL is refused by the re-check).
     ``attempts`` was counted when the row was claimed, so it is not incremented here.
     """
-    exhausted = _c.attempts >= MAX_ATTEMPTS
+    exhausted = sa.true() if final else _c.attempts >= MAX_ATTEMPTS
     stmt = (
         _inbox.update()
         .where(_c.id == item_id)
