@@ -45,7 +45,7 @@ def shipstation_shipments(
         now=datetime.now(UTC),
         overlap=timedelta(minutes=s.shipnav_poll_overlap_minutes),
         lookback=timedelta(hours=s.shipnav_initial_lookback_hours),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         log=context.log.info,
     )
     metadata: dict[str, object] = {
@@ -90,18 +90,25 @@ def shipstation_shipments(
 )
 def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource) -> dg.MaterializeResult:
     # Claimed atomically: a replay running beside this sync never decides the same records.
-    keys = shipnav.ledger.claim(context.run_id, work=True)
+    keys = shipnav.ledger.claim(context.run.run_id, work=True)
     summary = match_open_records(
         shipnav.ledger,
         shipnav.nav,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         chunk=shipnav.settings.shipnav_nav_filter_chunk,
         max_age=shipnav.max_unmatched_age,
         keys=keys,
         log=context.log.info,
     )
+    if summary.failed and not summary.decisions:
+        # Everything was queued because NAV could not be asked: fail loudly (the failure sensor
+        # tells the operator); the records wait in the ledger for the retry sensor.
+        raise dg.Failure(
+            description=f"NAV unavailable: {len(summary.failed)} records queued for retry ({summary.error})",
+            metadata={"queued_for_retry": dg.MetadataValue.int(len(summary.failed))},
+        )
     counts = Counter(d.outcome for d in summary.decisions)
-    conflicts = shipnav.ledger.match_conflicts(context.run_id)
+    conflicts = shipnav.ledger.match_conflicts(context.run.run_id)
     bad = [d.record_key for d in summary.decisions if d.outcome == "matched" and len(d.candidates) != 1]
     problems = conflicts + [f"{k}: matched from an ambiguous tier" for k in bad]
     return dg.MaterializeResult(
@@ -118,6 +125,7 @@ def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource
                 }
             ),
             "nav_lookup_requests": dg.MetadataValue.int(summary.nav_lookups),
+            "queued_nav_unavailable": dg.MetadataValue.int(len(summary.failed)),
             "sample": _table(
                 [
                     {
@@ -158,18 +166,18 @@ def nav_tracking_writeback(
     context: dg.AssetExecutionContext, shipnav: ShipnavResource
 ) -> dg.MaterializeResult:
     options = shipnav.write_options()
-    orders = shipnav.ledger.nav_orders_claimed_by(context.run_id)
+    orders = shipnav.ledger.nav_orders_claimed_by(context.run.run_id)
     try:
         summary = write_back(
             shipnav.ledger,
             shipnav.nav,
             options,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             nav_order_nos=orders,
             log=context.log.info,
         )
     finally:
-        shipnav.ledger.release(context.run_id)
+        shipnav.ledger.release(context.run.run_id)
     counts = Counter(r.outcome for r in summary.results)
     return dg.MaterializeResult(
         metadata={

@@ -35,14 +35,14 @@ def replay_records(context: dg.OpExecutionContext, config: ReplayConfig, shipnav
             shipnav.ledger,
             shipnav.shipstation,
             api_url=shipnav.settings.shipstation_api_url,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             log=context.log.warning,
         )
     summary = replay(
         shipnav.ledger,
         shipnav.nav,
         shipnav.write_options(dry_run=config.dry_run or None),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         max_age=shipnav.max_unmatched_age,
         record_keys=keys,
         all_due=config.all_due,

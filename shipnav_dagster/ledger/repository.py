@@ -16,7 +16,9 @@ from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.records import order_info_from_order, ship_record_from_payload
 
 CHUNK = 500
-CLAIM_TTL = timedelta(hours=1)
+# Claims only spare two runs the same work (ETags keep even that safe), so a crashed run's rows
+# come back soon: before the next scheduled sync.
+CLAIM_TTL = timedelta(minutes=10)
 RETRYABLE = ("no_order_yet", "failed", "needs_attention")
 OPEN_STATUSES = ("pending", "matched_pending", *RETRYABLE)
 

@@ -5,10 +5,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
+
 from shipnav_dagster.domain import MatchDecision, NavOrder, ShipRecord
-from shipnav_dagster.ledger.repository import Ledger
+from shipnav_dagster.ledger.repository import Ledger, Outcome
 from shipnav_dagster.matching import NavIndex, RecordKeys, match_record, record_keys
 from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.nav.errors import NavError
 
 SALES_ORDER_SELECT = [
     "Document_Type",
@@ -29,6 +32,8 @@ BATCH = 5000  # records decided per round: bounds memory, costs one partial filt
 class MatchSummary:
     decisions: list[MatchDecision] = field(default_factory=list)
     nav_lookups: int = 0
+    failed: list[str] = field(default_factory=list)  # queued because NAV could not be asked
+    error: str | None = None
 
     def count(self, outcome: str) -> int:
         return sum(1 for d in self.decisions if d.outcome == outcome)
@@ -96,7 +101,18 @@ def match_open_records(
         orders = ledger.order_infos(r.order_id for r in records if r.order_id is not None)
         rkeys = {r.record_key: record_keys(r, orders) for r in records}
         indexer = NavIndexer(nav, chunk=chunk)
-        decisions = indexer.decide(records, rkeys)
+        try:
+            decisions = indexer.decide(records, rkeys)
+        except (NavError, httpx.TransportError) as exc:
+            # NAV is down or refusing us: queue the batch for a retry, keep going, report it.
+            reason = f"NAV lookup failed, queued for retry: {exc}"
+            ledger.set_outcomes(
+                [Outcome(r.record_key, "failed", reason, retry=True) for r in records], run_id=run_id
+            )
+            summary.failed += [r.record_key for r in records]
+            summary.error = str(exc)
+            log(reason)
+            continue
         ledger.record_decisions(decisions, run_id=run_id, max_age=max_age)
         matched = {d.nav_order_no for d in decisions if d.outcome == "matched"}
         ledger.save_nav_orders([e for no, e in indexer.entities.items() if no in matched], run_id=run_id)
