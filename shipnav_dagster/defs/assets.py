@@ -179,6 +179,16 @@ def nav_tracking_writeback(
     finally:
         shipnav.ledger.release(context.run.run_id)
     counts = Counter(r.outcome for r in summary.results)
+    if summary.results and counts["failed"] == len(summary.results):
+        # Every order failed: NAV is down or refusing us. The records are queued for the retry
+        # sensor; failing the run makes sure an operator hears about it.
+        raise dg.Failure(
+            description=f"every NAV write failed ({len(summary.results)} orders queued for retry): "
+            f"{summary.results[0].reason}",
+            metadata={"orders_queued_for_retry": dg.MetadataValue.int(len(summary.results))},
+        )
+    if counts["failed"]:
+        context.log.warning(f"{counts['failed']} NAV orders failed and were queued for retry")
     return dg.MaterializeResult(
         metadata={
             "dry_run": dg.MetadataValue.bool(options.dry_run),
