@@ -318,6 +318,74 @@ def run_webhooks_subscribe(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# shipnav check
+# --------------------------------------------------------------------------------------------
+
+
+def register_check(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="ping ShipStation, NAV and the ledger with the configured settings and say what works",
+        description=(
+            "Check the settings, the ShipStation credentials, rate limit, stores and /shipments, the "
+            "NAV token or Basic login, $metadata, the published services with the fields shipnav "
+            "uses and the tracking length, and the ledger. One OK / WARN / FAIL line per check; "
+            "exit code 1 when anything failed. Secrets are never printed."
+        ),
+    )
+    parser.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from shipnav_dagster.connection_check import run
+
+    return run(sys.stdout)
+
+
+# --------------------------------------------------------------------------------------------
+# shipnav secrets set / list / delete / rotate-key / generate-key
+# --------------------------------------------------------------------------------------------
+
+
+def register_secrets(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "secrets",
+        help="store credentials encrypted in the ledger (SHIPNAV_SECRET_KEY); the environment wins",
+        description=(
+            "Credentials kept in the ledger, encrypted with the Fernet key in SHIPNAV_SECRET_KEY. "
+            "Each one stands in for the environment variable of the same name; a variable set in "
+            "the environment always wins over the stored value. Values are never printed."
+        ),
+    )
+    nested = parser.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)
+    store = nested.add_parser(
+        "set",
+        help="store NAME (prompted without echo on a terminal, else read from standard input)",
+        description="One trailing newline of standard input is removed; an empty value is refused.",
+    )
+    store.add_argument("name", metavar="NAME", help="e.g. NAV_CLIENT_SECRET or SHIPSTATION_API_SECRET")
+    nested.add_parser("list", help="names and dates of the stored secrets (never values)")
+    delete = nested.add_parser("delete", help="delete a stored secret")
+    delete.add_argument("name", metavar="NAME")
+    rotate = nested.add_parser(
+        "rotate-key",
+        help="re-encrypt every stored secret under a new key (one transaction)",
+        description="The old key is SHIPNAV_SECRET_KEY; the new key comes from --new-key-file or stdin.",
+    )
+    rotate.add_argument("--new-key-file", metavar="PATH", help="file holding the new key")
+    nested.add_parser("generate-key", help="print a new random key for SHIPNAV_SECRET_KEY")
+    parser.set_defaults(handler=run_secrets)
+
+
+def run_secrets(args: argparse.Namespace) -> int:
+    from shipnav_dagster.secrets import run_command
+    from shipnav_dagster.settings import read_environment
+
+    # read_environment, not load_settings: these commands must work when the key is wrong.
+    return run_command(args, read_environment, sys.stdin, sys.stdout, sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
 # The parser and entry point
 # --------------------------------------------------------------------------------------------
 
@@ -328,6 +396,8 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     register_ledger,
     register_replay,
     register_webhooks,
+    register_check,
+    register_secrets,
 ]
 
 

@@ -7,10 +7,10 @@ name the variable the operator has to fix. Secrets are ``SecretStr`` and never p
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SHIPSTATION_URL = "https://ssapi.shipstation.com"
@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     shipnav_nav_filter_chunk: int = Field(40, ge=1, le=200)
     shipnav_failure_webhook_url: str | None = None
 
+    # Why stored secrets could not be read (ledger unreachable), for require()'s message.
+    _secret_store_note: str | None = PrivateAttr(default=None)
+
     @field_validator("shipstation_api_url", "nav_odata_url", "nav_token_url", "shipnav_failure_webhook_url")
     @classmethod
     def _urls(cls, value: str | None, info: object) -> str | None:
@@ -141,10 +144,9 @@ class Settings(BaseSettings):
         """The ledger URL; SQLite beside the Dagster instance unless configured."""
         if self.shipnav_database_url is not None and self.shipnav_database_url.get_secret_value():
             return self.shipnav_database_url.get_secret_value()
-        home = os.environ.get("DAGSTER_HOME")
-        folder = Path(home) if home else Path.cwd() / ".shipnav"
-        folder.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{folder / 'shipnav-ledger.db'}"
+        path = default_ledger_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
 
     def missing_for_shipstation(self) -> list[str]:
         return [
@@ -167,11 +169,12 @@ class Settings(BaseSettings):
             self.missing_for_nav() if nav else []
         )
         if missing:
+            note = f"; {self._secret_store_note}" if self._secret_store_note else ""
             raise SettingsError(
                 "missing settings: "
                 + ", ".join(missing)
                 + f" (NAV_AUTH={self.nav_auth}; set them in the environment, in .env, "
-                "or store secrets with `shipnav secrets set NAME`)"
+                f"or store secrets with `shipnav secrets set NAME`{note})"
             )
         return self
 
@@ -192,8 +195,25 @@ def _present(value: object) -> bool:
     return value not in (None, "")
 
 
+def default_ledger_file() -> Path:
+    """The SQLite ledger used when SHIPNAV_DATABASE_URL is unset: beside the Dagster instance."""
+    home = os.environ.get("DAGSTER_HOME")
+    folder = Path(home) if home else Path.cwd() / ".shipnav"
+    return folder / "shipnav-ledger.db"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment (and ``.env``) once; turn validation errors into operator messages."""
+    """The settings of the environment (and ``.env``), with secrets it does not set filled from
+    the encrypted store in the ledger (``shipnav secrets set``)."""
+    settings = read_environment(**overrides)
+    _fill_stored_secrets(settings)
+    return settings
+
+
+def read_environment(**overrides: object) -> Settings:
+    """Read the environment (and ``.env``) once; turn validation errors into operator messages.
+
+    Stored secrets are not consulted (``shipnav secrets`` itself must work with a wrong key)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -204,3 +224,33 @@ def load_settings(**overrides: object) -> Settings:
             detail = err["msg"].removeprefix("Value error, ")
             lines.append(f"{name}: expected {expected} ({detail})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def _fill_stored_secrets(settings: Settings) -> None:
+    """Set each storable secret the environment leaves unset from the store; the environment wins.
+
+    One small query, and none at all while the default SQLite ledger does not exist. A stored
+    value without SHIPNAV_SECRET_KEY, or with the wrong one, is an error naming the secret. An
+    unreachable ledger is not: the run will report the ledger itself, and require() says why the
+    secrets are missing.
+    """
+    # Imported here: the store needs SQLAlchemy and cryptography, and imports nothing from us.
+    from shipnav_dagster import secrets as store
+
+    unset = [name for name in store.STORABLE if not _present(getattr(settings, name.lower()))]
+    if not unset:
+        return
+    configured = settings.shipnav_database_url.get_secret_value() if settings.shipnav_database_url else ""
+    url = configured or f"sqlite:///{default_ledger_file()}"
+    key = settings.shipnav_secret_key.get_secret_value() if settings.shipnav_secret_key else None
+    try:
+        values = store.load_stored(url, unset, key)
+    except store.SecretStoreUnavailable as exc:
+        settings._secret_store_note = str(exc)
+        return
+    except store.SecretStoreError as exc:
+        raise SettingsError(str(exc)) from None
+    for name, value in values.items():
+        field = name.lower()
+        secret = SecretStr in get_args(Settings.model_fields[field].annotation)
+        setattr(settings, field, SecretStr(value) if secret else value)

@@ -388,6 +388,9 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings: "Setting
     config = _log_config()
     logging.config.dictConfig(config)
     settings = settings or load_settings()
+    from shipnav_dagster import redaction
+
+    redaction.install_for_settings(settings)  # the token and API secrets never reach a log line
     app = app_from_settings(settings)
     log.info("receiving ShipStation webhooks at POST %s*** (token redacted)", WEBHOOK_PREFIX)
     # Logging is configured above already; uvicorn must not replace it.

@@ -4,7 +4,7 @@ import dagster as dg
 
 from shipnav_dagster.defs.assets import nav_tracking_writeback, shipment_matches, shipstation_shipments
 from shipnav_dagster.defs.checks import nav_reconciliation
-from shipnav_dagster.settings import load_settings
+from shipnav_dagster.settings import read_environment
 
 # Runs carrying this tag are limited to one at a time by dagster.yaml's tag_concurrency_limits,
 # so a sync and a replay never write NAV together.
@@ -21,7 +21,8 @@ shipnav_sync_job = dg.define_asset_job(
 
 
 def build_sync_schedule() -> dg.ScheduleDefinition:
-    settings = load_settings()
+    # Cron and time zone only: loading the code location never needs (or decrypts) secrets.
+    settings = read_environment()
     return dg.ScheduleDefinition(
         name="shipnav_sync_schedule",
         job=shipnav_sync_job,

@@ -4,15 +4,17 @@ Nothing secret is a resource field, so nothing secret can reach run config, the 
 the event log: the values are read from the environment inside the run process.
 """
 
+import contextlib
 from datetime import timedelta
 
 import dagster as dg
 from pydantic import PrivateAttr
 
+from shipnav_dagster import redaction
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.mapping import CarrierMapping, load_mapping
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.settings import Settings, load_settings
+from shipnav_dagster.settings import Settings, SettingsError, load_settings
 from shipnav_dagster.shipstation.client import ShipStationClient
 from shipnav_dagster.sync.write import WriteOptions
 
@@ -26,10 +28,19 @@ class ShipnavResource(dg.ConfigurableResource):
     _nav: NavClient | None = PrivateAttr(default=None)
     _mapping: CarrierMapping | None = PrivateAttr(default=None)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Settings (and so the log redaction) before any client exists or anything is logged.
+        # A bad setting is reported where it is used, as before, so it is not raised here.
+        with contextlib.suppress(SettingsError):
+            _ = self.settings
+
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings()
+            settings = load_settings()
+            # Every secret value of these settings (and its wire forms) leaves the logs as ***.
+            redaction.install_for_settings(settings)
+            self._settings = settings
         return self._settings
 
     @property
@@ -61,6 +72,8 @@ class ShipnavResource(dg.ConfigurableResource):
     def nav(self) -> NavClient:
         if self._nav is None:
             self._nav = NavClient.from_settings(self.settings.require(shipstation=False, nav=True))
+            # The OAuth bearer token is fetched during the run: redact whatever it is by then.
+            redaction.install(watch=[self._nav.auth])
         return self._nav
 
     def write_options(self, *, dry_run: bool | None = None) -> WriteOptions:

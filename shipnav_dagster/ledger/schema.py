@@ -151,3 +151,14 @@ inbox = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index("ix_shipnav_webhook_inbox_status", "status", "id"),
 )
+
+# Credentials stored with `shipnav secrets set NAME` (NAME = the environment variable it stands
+# in for), Fernet-encrypted with SHIPNAV_SECRET_KEY; never the plaintext (see secrets.py).
+secrets = sa.Table(
+    "shipnav_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)

@@ -6,6 +6,7 @@ correlation id so an operator can quote it to the NAV administrator. Messages ne
 Authorization header, a token or a password: they are built from the response body only.
 """
 
+import base64
 import contextlib
 import json
 import re
@@ -139,6 +140,9 @@ def error_from_response(response: httpx.Response) -> NavError:
     if code is None:
         code = f"HTTP{status}"
         message = _collapse(text) or response.reason_phrase or "no error body"
+    # Proxies and gateways have been known to echo the request: its credentials must not reach
+    # the exception, which ends up in the Dagster event log.
+    message = _without_credentials(message or "", response)
     correlation = (
         correlation or response.headers.get("ms-correlation-x") or response.headers.get("request-id")
     )
@@ -149,6 +153,22 @@ def error_from_response(response: httpx.Response) -> NavError:
     if cls in (NavThrottledError, NavUnavailableError):
         kwargs["retry_after"] = retry_after_seconds(response)
     return cls(status, code, message or "", correlation, **kwargs)
+
+
+def _without_credentials(text: str, response: httpx.Response) -> str:
+    try:
+        header = response.request.headers.get("Authorization") or ""
+    except RuntimeError:  # a response built without a request (tests)
+        return text
+    scheme, _, credential = header.partition(" ")
+    secrets = [header, credential]
+    if scheme.lower() == "basic":
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            pair = base64.b64decode(credential).decode()
+            secrets += [pair, pair.partition(":")[2]]
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _safe_url(url: httpx.URL) -> str:

@@ -1,0 +1,482 @@
+"""Credentials stored encrypted in the ledger, each standing in for one environment variable.
+
+``shipnav secrets set NAV_CLIENT_SECRET`` keeps the value in ``shipnav_secrets``, encrypted with
+Fernet (AES-128-CBC plus HMAC-SHA256) under ``SHIPNAV_SECRET_KEY``. ``load_settings()`` fills a
+secret the environment does not set from here, so the key is the only credential an operator has
+to hand to every shipnav process; an environment variable always wins over a stored value.
+
+Each ciphertext also carries the name it was stored under, so a row copied onto another name
+(say the ShipStation secret moved onto ``NAV_PASSWORD``) is refused instead of being sent to the
+wrong system. Every message names the secret and never carries its value or the key.
+
+This module imports no shipnav settings (``settings.py`` imports it), only the ledger schema.
+"""
+
+import argparse
+import getpass
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shipnav_dagster.ledger import schema as t
+
+KEY_VARIABLE = "SHIPNAV_SECRET_KEY"
+# The environment variables a stored secret may stand in for. NAV_CLIENT_ID and NAV_USERNAME are
+# not secret on their own, but operators keep them next to their secrets, so they may be stored.
+STORABLE: tuple[str, ...] = (
+    "SHIPSTATION_API_KEY",
+    "SHIPSTATION_API_SECRET",
+    "NAV_CLIENT_ID",
+    "NAV_CLIENT_SECRET",
+    "NAV_USERNAME",
+    "NAV_PASSWORD",
+    "SHIPNAV_WEBHOOK_TOKEN",
+)
+KEY_HINT = "create one with `shipnav secrets generate-key`"
+
+
+class SecretStoreError(ValueError):
+    """The store cannot do what was asked; the message names the secret, never its value."""
+
+
+class SecretStoreUnavailable(SecretStoreError):
+    """The ledger could not be reached; stored secrets are unknown, not absent."""
+
+
+class SecretUsageError(SecretStoreError):
+    """The command was asked for something it refuses (a name, an empty value, no key)."""
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """What ``shipnav secrets list`` shows: a name and dates, never a value."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --------------------------------------------------------------------------------------------
+# Names, keys and ciphertexts
+# --------------------------------------------------------------------------------------------
+
+
+def secret_name(text: str) -> str:
+    """The canonical (upper-case) name, or an error saying which names can be stored."""
+    name = text.strip().upper()
+    if name == KEY_VARIABLE:
+        raise SecretUsageError(
+            f"{KEY_VARIABLE} cannot be stored: it is the key that decrypts the store; keep it in the "
+            "environment (or your secrets manager) of every shipnav process"
+        )
+    if name not in STORABLE:
+        raise SecretUsageError(f"{text!r} is not a credential shipnav stores; one of: {', '.join(STORABLE)}")
+    return name
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def fernet(key: str, *, what: str = KEY_VARIABLE) -> Fernet:
+    """A Fernet for ``key``; an unusable key is named (``what``) but never echoed."""
+    try:
+        return Fernet(key.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise SecretStoreError(
+            f"{what} is not a valid Fernet key (44 characters of URL-safe base64); {KEY_HINT}"
+        ) from None
+
+
+def encrypt(name: str, value: str, box: Fernet) -> str:
+    # The name goes inside the ciphertext: Fernet has no associated data, and this binds the two.
+    plaintext = json.dumps({"name": name, "value": value}, ensure_ascii=False)
+    return box.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+
+def decrypt(name: str, ciphertext: str, box: Fernet) -> str:
+    """The stored value of ``name``; a wrong key or a tampered row is an error naming ``name``."""
+    try:
+        payload = json.loads(box.decrypt(ciphertext.encode("ascii")).decode("utf-8"))
+    except (InvalidToken, UnicodeError, ValueError):
+        # `from None`: the chained InvalidToken says nothing useful and the text must stay clean.
+        raise SecretStoreError(
+            f"{KEY_VARIABLE} cannot decrypt the stored {name}: wrong key? Set the key it was stored "
+            f"with, or store it again with `shipnav secrets set {name}`"
+        ) from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("name") != name
+        or not isinstance(payload.get("value"), str)
+    ):
+        raise SecretStoreError(
+            f"the stored {name} was encrypted for another name (the row was copied or edited); "
+            f"store it again with `shipnav secrets set {name}`"
+        )
+    return payload["value"]
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+
+def _engine(url: str) -> sa.Engine:
+    """A short-lived engine: no pool to keep open, and no endless wait for an unreachable server."""
+    connect_args: dict[str, Any] = {}
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = 10
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+
+
+def sqlite_file_missing(url: str) -> bool:
+    """True for an SQLite URL whose file does not exist yet (so nothing can be stored there)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return False
+    return not Path(parsed.database).exists()
+
+
+class SecretStore:
+    """``shipnav_secrets`` in the ledger. Every write is one transaction."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    @contextmanager
+    def open(cls, url: str) -> Iterator["SecretStore"]:
+        engine = _engine(url)
+        try:
+            yield cls(engine)
+        finally:
+            engine.dispose()
+
+    def ensure_table(self) -> "SecretStore":
+        t.secrets.create(self.engine, checkfirst=True)
+        return self
+
+    def has_table(self) -> bool:
+        return sa.inspect(self.engine).has_table(t.secrets.name)
+
+    def put(self, name: str, value: str, key: str) -> bool:
+        """Store ``value`` under ``name``; True when new, False when it replaced a stored value.
+
+        Refused when ``key`` cannot decrypt the other stored secrets: one store, one key, or
+        ``load_settings()`` would fail on whichever secret was stored under the other key.
+        """
+        box = fernet(key)
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            _serialize_writers(conn)
+            rows = dict(conn.execute(sa.select(t.secrets.c.name, t.secrets.c.ciphertext)).all())
+            for other, ciphertext in sorted(rows.items()):
+                if other != name:
+                    decrypt(other, ciphertext, box)
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t.secrets)
+            row = {
+                "name": name,
+                "ciphertext": encrypt(name, value, box),
+                "created_at": now,
+                "updated_at": now,
+            }
+            conn.execute(
+                insert.values(**row).on_conflict_do_update(
+                    index_elements=[t.secrets.c.name],
+                    set_={"ciphertext": row["ciphertext"], "updated_at": now},
+                )
+            )
+        return name not in rows
+
+    def entries(self) -> list[StoredSecret]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.secrets.c.name, t.secrets.c.created_at, t.secrets.c.updated_at).order_by(
+                    t.secrets.c.name
+                )
+            ).all()
+        return [StoredSecret(name, _utc(created), _utc(updated)) for name, created, updated in rows]
+
+    def delete(self, name: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(t.secrets).where(t.secrets.c.name == name)).rowcount > 0
+
+    def ciphertexts(self, names: Sequence[str]) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.secrets.c.name, t.secrets.c.ciphertext).where(t.secrets.c.name.in_(list(names)))
+            ).all()
+        return dict(rows)
+
+    def rotate(self, old_key: str, new_key: str) -> list[str]:
+        """Re-encrypt every stored value under ``new_key`` in one transaction: all or nothing.
+
+        Writers are serialized (see ``_serialize_writers``), so a ``secrets set`` running at the
+        same moment either finishes first (and is re-encrypted) or runs after and is refused.
+        """
+        old, new = fernet(old_key), fernet(new_key, what="the new key")
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            _serialize_writers(conn)
+            rows = conn.execute(
+                sa.select(t.secrets.c.name, t.secrets.c.ciphertext).order_by(t.secrets.c.name)
+            ).all()
+            for name, ciphertext in rows:
+                value = decrypt(name, ciphertext, old)
+                conn.execute(
+                    sa.update(t.secrets)
+                    .where(t.secrets.c.name == name)
+                    .values(ciphertext=encrypt(name, value, new), updated_at=now)
+                )
+        return [name for name, _ in rows]
+
+
+def _serialize_writers(conn: sa.Connection) -> None:
+    """One writer at a time on PostgreSQL (readers such as load_settings() are not blocked).
+
+    Without it a ``set`` under the old key could slip in beside a ``rotate-key`` and leave a
+    value no key in use can open. SQLite serializes writers on its own.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f'LOCK TABLE "{t.secrets.name}" IN SHARE ROW EXCLUSIVE MODE'))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading for load_settings()
+# --------------------------------------------------------------------------------------------
+
+
+def load_stored(url: str, names: Sequence[str], key: str | None) -> dict[str, str]:
+    """The decrypted stored values of ``names`` (those that are stored), by name.
+
+    One small query when the table exists. No table, or an SQLite ledger that does not exist
+    yet, means nothing is stored. An unreachable ledger raises :class:`SecretStoreUnavailable`
+    (the caller decides whether that matters); a stored value with no key or the wrong key
+    raises :class:`SecretStoreError` naming it.
+    """
+    if not names or sqlite_file_missing(url):
+        return {}
+    with SecretStore.open(url) as store:
+        rows = _read_rows(store, names)
+    if not rows:
+        return {}
+    if not key:
+        stored = ", ".join(sorted(rows))
+        verb = "is" if len(rows) == 1 else "are"
+        raise SecretStoreError(
+            f"{stored} {verb} stored encrypted but {KEY_VARIABLE} is not set (set it to the key "
+            f"the secrets were stored with, or set {stored} in the environment)"
+        )
+    box = fernet(key)
+    return {name: decrypt(name, ciphertext, box) for name, ciphertext in sorted(rows.items())}
+
+
+def _read_rows(store: SecretStore, names: Sequence[str]) -> dict[str, str]:
+    try:
+        return store.ciphertexts(names)
+    except sa.exc.DBAPIError as exc:
+        # Only on the error path: a missing table is "nothing stored", anything else is an outage.
+        if not exc.connection_invalidated and _table_missing(store):
+            return {}
+        raise SecretStoreUnavailable(
+            f"the secrets stored in the ledger could not be read ({_describe(exc)})"
+        ) from None
+
+
+def _table_missing(store: SecretStore) -> bool:
+    try:
+        return not store.has_table()
+    except sa.exc.DBAPIError:
+        return False
+
+
+def _describe(exc: sa.exc.DBAPIError) -> str:
+    """The driver's first line, without any connection URL (which may hold a password)."""
+    text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return f"{type(exc.orig).__name__}: {text[:200]}" if text else type(exc.orig).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The `shipnav secrets` commands (cli.py parses the arguments, run_command does the rest)
+# --------------------------------------------------------------------------------------------
+
+
+class SettingsLike(Protocol):
+    """What the commands read from ``Settings`` (not imported here: settings.py imports us)."""
+
+    @property
+    def database_url(self) -> str: ...
+
+
+def run_command(
+    args: argparse.Namespace,
+    read_settings: Callable[[], SettingsLike],
+    stdin: TextIO,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """One ``shipnav secrets`` subcommand: 0 done, 1 failed, 2 refused (name, value, key)."""
+    command = args.secrets_command
+    try:
+        if command == "generate-key":
+            print(generate_key(), file=out)
+            return 0
+        settings = read_settings()
+        key = _key_of(settings)
+        url = settings.database_url
+        if command == "set":
+            return command_set(args.name, url, key, _from_environment(settings), stdin, out)
+        if command == "list":
+            return command_list(url, _from_environment(settings), out)
+        if command == "delete":
+            return command_delete(args.name, url, out)
+        if command == "rotate-key":
+            return command_rotate(url, key, read_new_key(args.new_key_file, stdin), out)
+        raise SecretUsageError(f"unknown command {command!r}")
+    except SecretUsageError as exc:
+        print(f"shipnav secrets {command}: {exc}", file=err)
+        return 2
+    except (SecretStoreError, ValueError, OSError) as exc:
+        # ValueError covers SettingsError (invalid settings), OSError an unreadable key file.
+        print(f"shipnav secrets {command}: {exc}", file=err)
+        return 1
+    except sa.exc.DBAPIError as exc:
+        print(f"shipnav secrets {command}: the ledger could not be reached ({_describe(exc)})", file=err)
+        return 1
+
+
+def _key_of(settings: SettingsLike) -> str | None:
+    value = getattr(settings, "shipnav_secret_key", None)
+    text = value.get_secret_value() if value is not None else ""
+    return text.strip() or None
+
+
+def _from_environment(settings: SettingsLike) -> frozenset[str]:
+    """Storable names the environment (or ``.env``) sets; those win over a stored value."""
+    return frozenset(name for name in STORABLE if _is_set(getattr(settings, name.lower(), None)))
+
+
+def _is_set(value: object) -> bool:
+    text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    return text not in (None, "")
+
+
+def read_value(name: str, stdin: TextIO) -> str:
+    """The value to store: prompted without echo on a terminal, else all of standard input.
+
+    Exactly one trailing newline is removed (``echo`` and here-strings add one); anything else,
+    leading or trailing spaces included, is part of the value.
+    """
+    if stdin.isatty():
+        return getpass.getpass(f"{name} (input hidden): ")
+    value = stdin.read()
+    for newline in ("\r\n", "\n"):
+        if value.endswith(newline):
+            return value[: -len(newline)]
+    return value
+
+
+def read_new_key(path: str | None, stdin: TextIO) -> str:
+    if path is not None:
+        return Path(path).read_text(encoding="ascii")
+    if stdin.isatty():
+        return getpass.getpass(f"new {KEY_VARIABLE} (input hidden): ")
+    return stdin.read()
+
+
+def command_set(
+    name: str, url: str, key: str | None, in_environment: frozenset[str], stdin: TextIO, out: TextIO
+) -> int:
+    name = secret_name(name)
+    key = _require_key(key)
+    fernet(key)  # a bad key is reported before the operator types the value
+    value = read_value(name, stdin)
+    if value == "":
+        raise SecretUsageError(f"refusing to store an empty {name}")
+    with SecretStore.open(url) as store:
+        created = store.ensure_table().put(name, value, key)
+    print(f"{'stored' if created else 'replaced'} {name} (encrypted with {KEY_VARIABLE})", file=out)
+    if name in in_environment:
+        print(f"note: {name} is also set in the environment, which wins over the stored value", file=out)
+    return 0
+
+
+def command_list(url: str, in_environment: frozenset[str], out: TextIO) -> int:
+    stored = _stored(url)
+    if not stored:
+        print("no secrets stored", file=out)
+        return 0
+    width = max(len(s.name) for s in stored)
+    print(f"{'NAME':<{width}}  {'CREATED (UTC)':<19}  UPDATED (UTC)", file=out)
+    for s in stored:
+        note = "  (overridden by the environment)" if s.name in in_environment else ""
+        print(f"{s.name:<{width}}  {_stamp(s.created_at)}  {_stamp(s.updated_at)}{note}", file=out)
+    return 0
+
+
+def command_delete(name: str, url: str, out: TextIO) -> int:
+    name = secret_name(name)
+    deleted = False
+    if not sqlite_file_missing(url):
+        with SecretStore.open(url) as store:
+            deleted = store.has_table() and store.delete(name)
+    if not deleted:
+        print(f"{name} is not stored", file=out)
+        return 1
+    print(f"deleted {name}", file=out)
+    return 0
+
+
+def command_rotate(url: str, key: str | None, new_key: str, out: TextIO) -> int:
+    old_key = _require_key(key)
+    new_key = new_key.strip()
+    if not new_key:
+        raise SecretUsageError(f"no new key given: {KEY_HINT}, then pass it on stdin or with --new-key-file")
+    if new_key == old_key:
+        raise SecretUsageError(f"the new key is the one in {KEY_VARIABLE} already; nothing to rotate")
+    fernet(new_key, what="the new key")
+    names: list[str] = []
+    if not sqlite_file_missing(url):
+        with SecretStore.open(url) as store:
+            names = store.rotate(old_key, new_key) if store.has_table() else []
+    print(
+        f"re-encrypted {len(names)} stored secret(s) under the new key: {', '.join(names) or '-'}", file=out
+    )
+    print(
+        f"Now set {KEY_VARIABLE} to the new key everywhere shipnav runs (the Dagster code location, the "
+        "daemon, the webhook receiver, your shell); the old key no longer decrypts the store.",
+        file=out,
+    )
+    return 0
+
+
+def _require_key(key: str | None) -> str:
+    if not key:
+        raise SecretUsageError(
+            f"{KEY_VARIABLE} is not set: {KEY_HINT}, keep it safe, and set it in the environment of "
+            "every shipnav process"
+        )
+    return key
+
+
+def _stored(url: str) -> list[StoredSecret]:
+    if sqlite_file_missing(url):
+        return []
+    with SecretStore.open(url) as store:
+        return store.entries() if store.has_table() else []
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
