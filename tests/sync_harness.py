@@ -12,9 +12,10 @@ throwaway SQLite one or a PostgreSQL one, and the ledger SQLite or PostgreSQL.
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ import sqlalchemy as sa
 from shipnav_dagster.definitions import defs
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger
+from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
-from shipnav_dagster.sandbox.state import RequestLog, SandboxWorld
+from shipnav_dagster.sandbox.state import RequestLog, SandboxWorld, pacific_now
 
 JOB_NAME = "shipnav_sync_job"
 ASSETS = ("shipstation_shipments", "shipment_matches", "nav_tracking_writeback")
@@ -54,7 +56,7 @@ def sandbox_environment(sandbox: SandboxServers, database_url: str, **settings: 
 
 
 class CountingLog(RequestLog):
-    """A request log that runs ``hook(count)`` after each logged request (for mid-run events).
+    """A request log that calls ``hook(method, path, status)`` after each request (mid-run events).
 
     The sandbox logs a request once its response has been sent, under the world lock, so a hook
     that changes the world affects exactly the requests that come after the N-th one.
@@ -92,9 +94,7 @@ class SyncRun:
 
     def nav_count(self, method: str | None = None, path_contains: str = "") -> int:
         return sum(
-            1
-            for m, p, _q, _s in self.nav_requests
-            if (method is None or m == method) and path_contains in p
+            1 for m, p, _q, _s in self.nav_requests if (method is None or m == method) and path_contains in p
         )
 
     @property
@@ -103,6 +103,10 @@ class SyncRun:
 
     def patched_paths(self) -> list[str]:
         return [p for m, p, _q, s in self.nav_requests if m == "PATCH" and 200 <= s < 300]
+
+    def patches_to(self, nav_order_no: str) -> int:
+        """PATCHes (any status) that addressed this sales order or its lines."""
+        return self.nav_count("PATCH", f"No='{nav_order_no}'")
 
     def patched(self, nav_order_no: str) -> bool:
         """Whether any PATCH (any status) addressed this sales order or its lines."""
@@ -128,7 +132,9 @@ class SyncRun:
         """NAV field changes recorded by this run (planned, applied, dry_run, skipped, failed)."""
         with self.ledger.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(t.changes).where(t.changes.c.run_id == (run_id or self.run_id)).order_by(t.changes.c.id)
+                sa.select(t.changes)
+                .where(t.changes.c.run_id == (run_id or self.run_id))
+                .order_by(t.changes.c.id)
             ).mappings()
             return [dict(r) | {"record_keys": json.loads(r["record_keys"])} for r in rows]
 
@@ -261,6 +267,42 @@ def sqlite_ledger_url(folder: Path) -> str:
     return f"sqlite:///{folder / 'shipnav-ledger.db'}"
 
 
-def statuses(run: SyncRun, keys: Iterable[str]) -> dict[str, str]:
-    rows = run.records()
-    return {k: rows[k]["status"] for k in keys}
+# Scenario helpers shared by the end-to-end tests -------------------------------------------
+
+Record = dict[str, Any]
+
+
+def ago(**delta: float) -> datetime:
+    """Naive Pacific wall-clock time ``delta`` before now (ShipStation's clock)."""
+    return pacific_now() - timedelta(**delta)
+
+
+def nav(world: SandboxWorld, no: str) -> Record:
+    return world.nav.sales_orders[no.upper()]
+
+
+def key(shipment: Record) -> str:
+    if "fulfillmentId" in shipment:
+        return f"fulfillment:{shipment['fulfillmentId']}"
+    return f"shipment:{shipment['shipmentId']}"
+
+
+def order_with_label(
+    world: SandboxWorld, number: str, *, created: datetime | None = None, **kwargs: Any
+) -> tuple[Record, Record, Record]:
+    """A ShipStation order (placed two hours ago), its NAV order, and one UPS label bought now."""
+    kwargs.setdefault("order_date", ago(hours=2))
+    order, header = sc.add_customer_order(world, order_number=number, **kwargs)
+    assert header is not None
+    label = sc.buy_label(world, order["orderId"], created=created)
+    return order, header, label
+
+
+def assert_written(run: SyncRun, label: Record, nav_no: str, *, tier: int | None = None) -> Record:
+    row = run.record(key(label))
+    assert row["status"] == "written", row["status_reason"]
+    assert row["nav_order_no"] == nav_no
+    if tier is not None:
+        assert row["match_tier"] == tier
+    assert nav(run.world, nav_no)["Package_Tracking_No"] == label["trackingNumber"]
+    return row

@@ -17,6 +17,8 @@ shipnav_sync_job = dg.define_asset_job(
     - dg.AssetSelection.checks(nav_reconciliation),
     tags={**WRITES_NAV_TAG, "dagster/max_retries": "1", "dagster/retry_on_asset_or_op_failure": "false"},
     description="One full sync: poll ShipStation, match to NAV sales orders, write tracking back.",
+    # The three steps run one after another anyway: a process per step only adds start-up time.
+    executor_def=dg.in_process_executor,
 )
 
 

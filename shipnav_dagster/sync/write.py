@@ -114,6 +114,17 @@ class OrderWriter:
         posted = self.nav.posted_shipments_for_orders([no], select=POSTED_SELECT, chunk=self.options.chunk)
         return entity, posted
 
+    def _landed(self, patch: EntityPatch, order: dict[str, Any], posted: Sequence[dict[str, Any]]) -> bool:
+        if patch.entity == "SalesOrder":
+            current: dict[str, Any] | None = order
+        elif patch.entity == "PostedSalesShipment":
+            current = next((p for p in posted if p.get("No") == patch.key), None)
+        else:
+            order_no, _, line_no = patch.key.rpartition("/")
+            lines = self.nav.sales_lines(order_no, select=LINE_SELECT)
+            current = next((ln for ln in lines if str(ln.get("Line_No")) == line_no), None)
+        return current is not None and all(_same(current.get(k), v) for k, v in patch.changes.items())
+
     def write(
         self, entity: dict[str, Any], records: Sequence[ShipRecord], posted: Sequence[dict[str, Any]]
     ) -> OrderResult:
@@ -123,13 +134,20 @@ class OrderWriter:
         drop_agent = False
         for _round in range(MAX_CONFLICT_ROUNDS):
             plan = None
+            in_flight: EntityPatch | None = None
             try:
                 plan = self._plan(entity, records, posted, drop_agent)
                 if self.options.dry_run:
                     return OrderResult(no, "dry_run", "dry run: nothing written", plan)
-                for patch in plan.patches:
+                # Sales lines first: a header PATCH that changes Shipment_Date or the agent codes is
+                # pushed to the lines by NAV (UpdateSalesLinesByFieldNo), which gives every line a
+                # new ETag, so line PATCHes sent after it always failed with 409 and cost a full
+                # re-read round. A line PATCH (Qty_to_Ship) leaves the header's ETag alone.
+                for patch in sorted(plan.patches, key=lambda p: p.entity != "SalesLine"):
+                    in_flight = patch
                     self._apply(patch)
                     applied.append(patch)
+                    in_flight = None
                 return _finished(no, plan, applied)
             except NavConflictError:
                 fresh, posted = self._reread(no)
@@ -137,6 +155,12 @@ class OrderWriter:
                     return OrderResult(
                         no, "failed", f"NAV order {no} disappeared while writing", plan, applied, retry=True
                     )
+                # A PATCH whose response was lost is retried by the client and then meets 409 on
+                # its own, now stale, ETag. If NAV holds exactly the values it sent, it landed:
+                # record it as written (the next plan sees nothing to do and would otherwise
+                # report "already correct", losing the write and its before/after values).
+                if in_flight is not None and self._landed(in_flight, fresh, posted):
+                    applied.append(in_flight)
                 entity = fresh
             except NavValidationError as exc:
                 agent_refused = exc.code == "Internal_InvalidTableRelation" and not drop_agent
@@ -183,6 +207,16 @@ class OrderWriter:
             applied,
             retry=True,
         )
+
+
+def _same(nav_value: Any, sent: Any) -> bool:
+    """NAV echoes what was sent, possibly as another JSON type (10 vs 10.0, dates as text)."""
+    if isinstance(sent, int | float) and not isinstance(sent, bool):
+        try:
+            return float(nav_value) == float(sent)
+        except (TypeError, ValueError):
+            return False
+    return str(nav_value if nav_value is not None else "").strip() == str(sent).strip()
 
 
 def _finished(no: str, plan: OrderPlan, applied: list[EntityPatch]) -> OrderResult:
@@ -239,12 +273,13 @@ def record_outcomes(result: OrderResult, records: Sequence[ShipRecord], pending:
 def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict[str, Any]]:
     """Ledger rows for every planned field change and skip of one order."""
     plan = result.plan
-    if plan is None:
-        return []
     keys = [r.record_key for r in records]
     rows: list[dict[str, Any]] = []
     applied = {id(p) for p in result.applied}
-    for patch in plan.patches:
+    # Patches applied in an earlier conflict round are not in the final plan (NAV already held
+    # their values when it was made), but they were written and belong in the audit trail.
+    patches = list(result.applied) + [p for p in (plan.patches if plan else []) if id(p) not in applied]
+    for patch in patches:
         if id(patch) in applied:
             status = "applied"
         elif result.outcome == "dry_run":
@@ -256,7 +291,7 @@ def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict
         for name, after in patch.changes.items():
             rows.append(
                 {
-                    "nav_order_no": plan.nav_order_no,
+                    "nav_order_no": result.nav_order_no,
                     "entity": patch.entity,
                     "entity_key": patch.key,
                     "field": name,
@@ -267,10 +302,10 @@ def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict
                     "record_keys": keys,
                 }
             )
-    for skip in plan.skips:
+    for skip in plan.skips if plan else []:
         rows.append(
             {
-                "nav_order_no": plan.nav_order_no,
+                "nav_order_no": result.nav_order_no,
                 "entity": skip.entity,
                 "entity_key": skip.key,
                 "field": skip.field,
