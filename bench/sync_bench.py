@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,10 +54,65 @@ MB = 1024 * 1024
 # --------------------------------------------------------------------------------------------
 
 
-def serve_sandbox(n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str) -> int:
+def install_nav_filter_index() -> None:
+    """Bench-only speed-up of the NAV sandbox's ``$filter`` (this process only; no product change).
+
+    The sandbox answers every collection query by building the page view of *every* sales order
+    and evaluating the filter on each: O(orders) CPU per request, which at 10k+ orders costs more
+    than the injected latency and would be charged to shipnav. Real NAV answers these from SQL.
+    For the one shape shipnav sends, ``(F eq 'a' or F eq 'b' ...)`` on one string field, this
+    looks the values up in a per-field index and hands only those records to the original
+    ``_matching``, which still applies the full filter and NAV's ordering, so answers are the same
+    as long as the indexed field is not changed after the index is built (the sync never writes
+    External_Document_No, No or Order_No; the index is rebuilt whenever the record count changes).
+    """
+    from shipnav_dagster.sandbox import nav_app
+    from shipnav_dagster.sandbox import odata_filter as f
+
+    original = nav_app._matching
+    indexes: dict[tuple[str, str], tuple[int, dict[Any, list[dict[str, Any]]]]] = {}
+
+    def one_field_values(node: Any, out: list[Any]) -> str | None:
+        if isinstance(node, f.BoolOp) and node.op == "or":
+            left = one_field_values(node.left, out)
+            right = one_field_values(node.right, out)
+            return left if left is not None and left == right else None
+        if (
+            isinstance(node, f.Compare)
+            and node.op == "eq"
+            and isinstance(node.left, f.FieldRef)
+            and isinstance(node.right, f.Literal)
+            and node.right.kind == "string"
+        ):
+            out.append(node.right.value)
+            return node.left.name
+        return None
+
+    def matching(entity: Any, records: Any, opts: Any) -> list[dict[str, Any]]:
+        values: list[Any] = []
+        name = one_field_values(opts.filter, values) if opts.filter is not None else None
+        if name is None or entity.field_types.get(name) != "Edm.String":
+            return original(entity, records, opts)
+        records = records if isinstance(records, list) else list(records)
+        cached = indexes.get((entity.name, name))
+        if cached is None or cached[0] != len(records):
+            index: dict[Any, list[dict[str, Any]]] = {}
+            for record in records:
+                index.setdefault(nav_app.view(entity, record)[name], []).append(record)
+            cached = indexes[(entity.name, name)] = (len(records), index)
+        picked = {id(r): r for v in dict.fromkeys(values) for r in cached[1].get(v, ())}
+        return original(entity, list(picked.values()), opts)
+
+    nav_app._matching = matching
+
+
+def serve_sandbox(n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str, stock: bool) -> int:
     """Build the bulk world, serve it, print one JSON line, serve until stdin closes."""
     from shipnav_dagster.sandbox.seed import build_bulk_world
     from shipnav_dagster.sandbox.server import SandboxServers
+
+    if not stock:
+        install_nav_filter_index()
 
     started = time.perf_counter()
     world = build_bulk_world(n, seed=seed)
@@ -127,6 +183,7 @@ class Sandbox:
             str(args.ss_rate_limit),
             "--nav-auth",
             args.nav_auth,
+            *(["--stock-sandbox"] if args.stock_sandbox else []),
         ]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
@@ -206,8 +263,45 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def peak_between(self, start: float, end: float) -> float:
-        return max((rss for t, rss in self.samples if start <= t <= end), default=float("nan"))
+    def peak_between(self, start: float, end: float) -> str:
+        peak = max((rss for t, rss in self.samples if start <= t <= end), default=None)
+        return "-" if peak is None else f"{peak:.1f}"
+
+
+class FilterCounter:
+    """Counts the NAV $filter lookups (requests and values per field) the bench process sends.
+
+    Wraps ``NavClient._chunks`` for the duration of a run (bench process only): every chunk it
+    yields becomes exactly one filtered query (plus server pages, none at these sizes).
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = {}
+        self._original: Any = None
+
+    def __enter__(self) -> FilterCounter:
+        from shipnav_dagster.nav.client import NavClient
+
+        original = self._original = NavClient._chunks
+        counts = self.counts
+
+        def counting(client: Any, field_name: str, values: Any, size: int) -> Any:
+            for group in original(client, field_name, values, size):
+                entry = counts.setdefault(field_name, [0, 0])
+                entry[0] += 1
+                entry[1] += len(group)
+                yield group
+
+        NavClient._chunks = counting  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from shipnav_dagster.nav.client import NavClient
+
+        NavClient._chunks = self._original  # type: ignore[method-assign]
+
+    def result(self) -> dict[str, tuple[int, int]]:
+        return {name: (r, v) for name, (r, v) in self.counts.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,6 +323,7 @@ class RunResult:
     cpu: float
     ok: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    filters: dict[str, tuple[int, int]] = field(default_factory=dict)  # what -> (requests, values)
 
     def delta(self, system: str, *path: str) -> int:
         def dig(stats: dict[str, Any]) -> int:
@@ -240,66 +335,81 @@ class RunResult:
         return dig(self.stats_after) - dig(self.stats_before)
 
 
-def open_candidates(ledger_url: str) -> tuple[int, int]:
-    """(open records, distinct ShipStation orders among them) in the ledger right now."""
-    from shipnav_dagster.ledger.repository import Ledger
+def decided_orders(ledger_url: str, run_id: str) -> int:
+    """Distinct ShipStation orders of the records the match step decided in this run: each is
+    one NAV order its records can match, i.e. one lookup value (the floor's candidates)."""
+    import sqlalchemy as sa
 
-    ledger = Ledger(ledger_url).create_all()
+    from shipnav_dagster.ledger import schema as t
+
+    engine = sa.create_engine(ledger_url)
     try:
-        keys = ledger.work_keys()
-        return len(keys), len(ledger.order_ids_of(keys)) if keys else 0
+        with engine.connect() as conn:
+            query = (
+                sa.select(sa.func.count(sa.distinct(t.records.c.order_id)))
+                .select_from(t.decisions.join(t.records, t.decisions.c.record_key == t.records.c.record_key))
+                .where(t.decisions.c.run_id == run_id)
+            )
+            return int(conn.execute(query).scalar() or 0)
     finally:
-        ledger.dispose()
+        engine.dispose()
 
 
 def run_steps(label: str, sandbox: Sandbox, ledger_url: str) -> RunResult:
-    """poll_shipstation -> match_open_records -> write_back with the job's own resource."""
+    """The job's three steps called directly, the way the assets call them (claim, match the
+    claimed records, write the NAV orders they matched, release), with the job's own resource."""
     from shipnav_dagster.defs.resources import ShipnavResource
     from shipnav_dagster.sync.match import match_open_records
     from shipnav_dagster.sync.poll import poll_shipstation
     from shipnav_dagster.sync.write import write_back
 
-    run_id = f"bench-{label}-{int(time.time())}"
+    run_id = f"bench-{label.split()[1]}-{int(time.time())}"
     res = ShipnavResource()
     settings = res.settings
+    ledger = res.ledger
     before = sandbox.stats()
     cpu0 = cpu_seconds()
     steps: dict[str, tuple[float, float]] = {}
     t0 = time.time()
     poll = poll_shipstation(
         res.shipstation,
-        res.ledger,
+        ledger,
         now=datetime.now(UTC),
         overlap=timedelta(minutes=settings.shipnav_poll_overlap_minutes),
         lookback=timedelta(hours=settings.shipnav_initial_lookback_hours),
         run_id=run_id,
     )
-    steps["poll_shipstation"] = (t0, time.time())
-    _open, candidates = open_candidates(settings.database_url)
     t1 = time.time()
+    steps["poll_shipstation"] = (t0, t1)
+    keys = ledger.claim(run_id, work=True)
     match = match_open_records(
-        res.ledger,
+        ledger,
         res.nav,
         run_id=run_id,
         chunk=settings.shipnav_nav_filter_chunk,
         max_age=res.max_unmatched_age,
+        keys=keys,
     )
-    steps["match_open_records"] = (t1, time.time())
     t2 = time.time()
-    write = write_back(res.ledger, res.nav, res.write_options(), run_id=run_id)
+    steps["match_open_records"] = (t1, t2)
+    try:
+        orders = ledger.nav_orders_claimed_by(run_id)
+        write = write_back(ledger, res.nav, res.write_options(), run_id=run_id, nav_order_nos=orders)
+    finally:
+        ledger.release(run_id)
     steps["write_back"] = (t2, time.time())
-    wall = time.time() - t0 - (t1 - steps["poll_shipstation"][1])  # the bench's own count excluded
+    wall = time.time() - t0
     cpu = cpu_seconds() - cpu0
     ss = res.shipstation.stats
     extra = {
-        "ss_paced_seconds": ss.paced_seconds,
+        "match_lookups": match.nav_lookups,
+        "claimed": len(keys),
+        "ss_paced_seconds": round(ss.paced_seconds, 1),
         "ss_throttled": ss.throttled,
         "ss_retries": ss.retries,
         "nav_retries": res.nav.stats.retries,
-        "match_lookups": match.nav_lookups,
-        "write_gets": None,
         "orders_fetched_by_id": poll.orders_fetched_by_id,
-        "ledger_status": res.ledger.status_counts(),
+        "ledger_status": ledger.status_counts(),
     }
     res.teardown_after_execution(None)  # type: ignore[arg-type]
     after = sandbox.stats()
@@ -311,7 +421,7 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str) -> RunResult:
         streams=[(s.stream, s.fetched) for s in poll.streams],
         written=outcomes.get("written", 0),
         outcomes=dict(outcomes),
-        candidates=candidates,
+        candidates=decided_orders(settings.database_url, run_id),
         stats_before=before,
         stats_after=after,
         cpu=cpu,
@@ -329,7 +439,6 @@ def run_job(label: str, sandbox: Sandbox, ledger_url: str) -> RunResult:
     from shipnav_dagster.definitions import defs
 
     job = defs.resolve_job_def("shipnav_sync_job")
-    _open, candidates = open_candidates(ledger_url)
     before = sandbox.stats()
     cpu0 = cpu_seconds()
     with dg.DagsterInstance.ephemeral() as instance:
@@ -360,13 +469,14 @@ def run_job(label: str, sandbox: Sandbox, ledger_url: str) -> RunResult:
         streams=streams,
         written=outcomes["written"],
         outcomes=outcomes,
-        candidates=candidates,
+        candidates=decided_orders(ledger_url, result.run_id),
         stats_before=before,
         stats_after=after,
         cpu=cpu,
         ok=result.success,
         extra={
             "match_lookups": meta.get("shipment_matches", {}).get("nav_lookup_requests"),
+            "decided": meta.get("shipment_matches", {}).get("decided"),
             "orders_fetched_by_id": poll.get("orders_fetched_by_id"),
             "ledger_status": write.get("ledger_status"),
         },
@@ -400,14 +510,16 @@ def ratio(actual: float, floor: float) -> str:
     return f"{actual / floor:.2f}x" if floor else ("-" if not actual else "inf")
 
 
+def row(name: str, actual: int, floor: int, note: str = "") -> str:
+    return f"{name:<20} {actual:>9} {floor:>9} {ratio(actual, floor):>8}   {note}".rstrip()
+
+
 def report(run: RunResult, args: argparse.Namespace, patch_floor: int, sampler: RssSampler) -> None:
     ss_calls = run.delta("shipstation", "requests")
-    ss_429 = run.delta("shipstation", "by_status", "429")
     gets = run.delta("nav", "by_method", "GET")
     patches = run.delta("nav", "by_method", "PATCH")
     tokens = run.delta("nav", "token_requests")
     nav_other = run.delta("nav", "requests") - gets - patches - tokens
-    nav_429 = run.delta("nav", "by_status", "429")
     sandbox_cpu = run.stats_after["cpu"] - run.stats_before["cpu"]
     fl_ss = ss_floor(run.streams)
     fl_get = math.ceil(run.candidates / args.chunk) if run.candidates else 0
@@ -415,29 +527,55 @@ def report(run: RunResult, args: argparse.Namespace, patch_floor: int, sampler: 
     at_counts = wall_floor(ss_calls, gets, patches, args)
     total = ss_calls + gets + patches + tokens + nav_other
     fl_total = fl_ss + fl_get + patch_floor
-    per = (lambda c: f"{c / run.written:.3f}") if run.written else (lambda c: "-")
+    lookups = run.extra.get("match_lookups") or 0
+
+    def per(calls: int) -> str:
+        return f"{calls / run.written:.3f}" if run.written else "-"
 
     print(f"\n== {run.label}: {'succeeded' if run.ok else 'FAILED'}")
-    print(f"wall time            {run.wall:9.2f} s   (bench CPU {run.cpu:.1f} s, sandbox CPU {sandbox_cpu:.1f} s)")
+    print(
+        f"wall time            {run.wall:9.2f} s   "
+        f"(bench CPU {run.cpu:.1f} s, sandbox CPU {sandbox_cpu:.1f} s)"
+    )
     for step, (start, end) in run.steps.items():
-        print(f"  {step:<20} {end - start:8.2f} s   peak RSS in step {sampler.peak_between(start, end):7.1f} MB")
+        print(
+            f"  {step:<22} {end - start:8.2f} s   peak RSS in step {sampler.peak_between(start, end):>7} MB"
+        )
     print(f"peak RSS (ru_maxrss) {peak_rss_mb():9.1f} MB")
-    streams = ", ".join(f"{s} {n}" for s, n in run.streams)
-    print(f"records per window   {streams}")
+    print(f"records per window   {', '.join(f'{s} {n}' for s, n in run.streams)}")
     print(f"outcomes             {run.outcomes}   ledger {run.extra.get('ledger_status')}")
     print(f"{'calls':<20} {'actual':>9} {'floor':>9} {'ratio':>8}")
-    print(f"{'ShipStation':<20} {ss_calls:>9} {fl_ss:>9} {ratio(ss_calls, fl_ss):>8}   (429s: {ss_429})")
-    print(f"{'NAV GET':<20} {gets:>9} {fl_get:>9} {ratio(gets, fl_get):>8}   (candidates {run.candidates}, chunk {args.chunk})")
-    print(f"{'NAV PATCH':<20} {patches:>9} {patch_floor:>9} {ratio(patches, patch_floor):>8}   (429s: {nav_429})")
-    print(f"{'NAV token/other':<20} {tokens + nav_other:>9} {0:>9}")
-    print(f"{'total':<20} {total:>9} {fl_total:>9} {ratio(total, fl_total):>8}")
-    print(f"calls per written order {per(total)}  (floor {per(fl_total)}, target <= 1.100; written {run.written})")
+    ss_by = {
+        k: v - run.stats_before["shipstation"]["by_endpoint"].get(k, 0)
+        for k, v in run.stats_after["shipstation"]["by_endpoint"].items()
+    }
+    ss_note = (
+        f"429s {run.delta('shipstation', 'by_status', '429')}; { ({k: v for k, v in ss_by.items() if v}) }"
+    )
+    print(row("ShipStation", ss_calls, fl_ss, ss_note))
+    get_note = f"match lookups {lookups} + write-back {gets - lookups}; candidates {run.candidates}"
+    print(row("NAV GET", gets, fl_get, f"{get_note}, chunk {args.chunk}"))
+    print(row("NAV PATCH", patches, patch_floor, f"429s {run.delta('nav', 'by_status', '429')}"))
+    print(row("NAV token/other", tokens + nav_other, 0))
+    print(row("total", total, fl_total))
+    print(
+        f"calls per written order {per(total)} "
+        f"(floor {per(fl_total)}; target <= 1.100; written {run.written})"
+    )
     print(
         f"wall floor           {fl_wall:9.2f} s   wall/floor {ratio(run.wall, fl_wall)} (target <= 1.20x); "
-        f"floor at actual call counts {at_counts:.2f} s ({ratio(run.wall, at_counts)})"
+        f"floor at the actual call counts {at_counts:.2f} s ({ratio(run.wall, at_counts)})"
     )
-    extra = {k: v for k, v in run.extra.items() if k != "ledger_status" and v is not None}
-    print(f"client notes         {extra}")
+    for name, (requests, values) in sorted(run.filters.items()):
+        print(
+            f"  $filter {name:<28} {requests:>6} requests, {values:>7} values "
+            f"({values / requests:.1f}/request)"
+        )
+    extra = {
+        k: v for k, v in run.extra.items() if k not in ("ledger_status", "match_lookups") and v is not None
+    }
+    if extra:
+        print(f"client notes         {extra}")
 
 
 def bench(args: argparse.Namespace, mode: str) -> int:
@@ -454,6 +592,7 @@ def bench(args: argparse.Namespace, mode: str) -> int:
                     "DAGSTER_HOME": tmp,
                 }
             )
+            warnings.filterwarnings("ignore", message=".*is currently in beta")
             import shipnav_dagster.definitions  # noqa: F401  (imports outside the measured run)
 
             facts = sandbox.facts
@@ -462,15 +601,20 @@ def bench(args: argparse.Namespace, mode: str) -> int:
                 f"({facts['shipstation_orders']} orders, {facts['nav_sales_orders']} NAV orders, "
                 f"{facts['orders_to_write']} to write), latency {args.latency_ms:g} ms, "
                 f"ShipStation {args.ss_rate_limit}/min, NAV_MAX_CONCURRENCY {args.concurrency}, "
-                f"chunk {args.chunk}, ledger {'sqlite (temp)' if args.ledger == 'sqlite' else 'url'}; "
+                f"chunk {args.chunk}, ledger {'sqlite (temp)' if args.ledger == 'sqlite' else 'url'}, "
+                f"NAV $filter {'stock scan' if args.stock_sandbox else 'bench index'}; "
                 f"sandbox built in {sandbox.build_seconds:.1f} s"
             )
             print(f"bench RSS before the run: {current_rss_mb():.1f} MB (imports)")
             run = run_steps if mode == "steps" else run_job
             with RssSampler() as sampler:
-                first = run("run 1", sandbox, ledger_url)
+                with FilterCounter() as filters:
+                    first = run("run 1", sandbox, ledger_url)
+                first.filters = filters.result()
                 report(first, args, facts["orders_to_write"], sampler)
-                second = run("run 2 (right after)", sandbox, ledger_url)
+                with FilterCounter() as filters:
+                    second = run("run 2 (right after)", sandbox, ledger_url)
+                second.filters = filters.result()
                 report(second, args, max(0, facts["orders_to_write"] - first.written), sampler)
             print(f"\nsandbox process peak RSS {sandbox.peak_rss_mb():.1f} MB (not counted above)")
             second_patches = second.delta("nav", "by_method", "PATCH")
@@ -490,6 +634,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ss-rate-limit", type=int, default=40, help="ShipStation requests/minute")
     parser.add_argument("--nav-auth", choices=("oauth2", "basic"), default="oauth2")
+    parser.add_argument(
+        "--stock-sandbox",
+        action="store_true",
+        help="serve NAV $filter queries by the sandbox's full scan (default: bench index, see "
+        "install_nav_filter_index; the scan's CPU grows with the world and is charged to shipnav)",
+    )
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -497,7 +647,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_sandbox:
-        return serve_sandbox(args.n, args.seed, args.latency_ms, args.ss_rate_limit, args.nav_auth)
+        return serve_sandbox(
+            args.n, args.seed, args.latency_ms, args.ss_rate_limit, args.nav_auth, args.stock_sandbox
+        )
     if args.mode != "both":
         return bench(args, args.mode)
     if args.ledger != "sqlite":
@@ -505,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     codes = []
     for mode in ("steps", "job"):
         argv_mode = [a for a in (argv if argv is not None else sys.argv[1:])]
-        codes.append(subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv_mode, "--mode", mode]))
+        codes.append(
+            subprocess.call([sys.executable, str(Path(__file__).resolve()), *argv_mode, "--mode", mode])
+        )
         print(flush=True)
     return max(codes)
 

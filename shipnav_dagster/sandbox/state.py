@@ -72,9 +72,7 @@ class RequestLog:
 
     def count(self, method: str | None = None, path_contains: str = "") -> int:
         return sum(
-            1
-            for m, p, _q, _s in self.entries
-            if (method is None or m == method) and path_contains in p
+            1 for m, p, _q, _s in self.entries if (method is None or m == method) and path_contains in p
         )
 
     def clear(self) -> None:
@@ -119,9 +117,7 @@ class NavState:
     # Shipping Agent (table 291) code -> its Shipping Agent Service codes (table 5790).
     shipping_agents: dict[str, set[str]] = field(default_factory=dict)
     tracking_max_length: int = 30
-    published: set[str] = field(
-        default_factory=lambda: {"SalesOrder", "PostedSalesShipment"}
-    )
+    published: set[str] = field(default_factory=lambda: {"SalesOrder", "PostedSalesShipment"})
     client_id: str = SANDBOX_NAV_CLIENT_ID
     client_secret: str = SANDBOX_NAV_CLIENT_SECRET
     username: str = SANDBOX_NAV_USERNAME
