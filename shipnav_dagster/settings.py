@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     shipnav_unmatched_max_age_hours: int = Field(72, ge=1, le=8760)
     shipnav_reconcile_days: int = Field(7, ge=1, le=366)
     shipnav_http_timeout_seconds: float = Field(30.0, ge=1, le=600)
-    shipnav_nav_filter_chunk: int = Field(40, ge=1, le=200)
+    shipnav_nav_filter_chunk: int = Field(100, ge=1, le=200)
     shipnav_failure_webhook_url: str | None = None
 
     # Why stored secrets could not be read (ledger unreachable), for require()'s message.

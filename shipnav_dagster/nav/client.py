@@ -18,6 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -38,8 +39,9 @@ from shipnav_dagster.nav.errors import (
 from shipnav_dagster.nav.filters import any_of, field_name, key_predicate
 from shipnav_dagster.settings import Settings, SettingsError
 
-# Keep each $filter well inside common URL limits (HTTP.sys / proxies) once percent-encoded.
-MAX_FILTER_CHARS = 1800
+# Keep each $filter well inside common URL limits once percent-encoded: HTTP.sys (NAV's listener)
+# takes 16 KB, common proxies 8 KB. Fewer, fuller lookups are what keep calls per written order low.
+MAX_FILTER_CHARS = 4000
 ORDER = "Order"
 
 
@@ -124,7 +126,7 @@ class NavClient:
         max_retry_after: float = 60.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
-        filter_chunk: int = 40,
+        filter_chunk: int = 100,
     ) -> None:
         if max_concurrency < 1 or max_attempts < 1:
             raise ValueError("max_concurrency and max_attempts must be at least 1")
@@ -140,6 +142,7 @@ class NavClient:
         self.stats = NavStats()
         self._sleep = sleep
         self._backoff_initial, self._backoff_max = backoff_initial, backoff_max
+        self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._origin = httpx.URL(self.service_root).copy_with(path="/", query=None, fragment=None)
         self._http = httpx.Client(
@@ -263,14 +266,9 @@ class NavClient:
         chunk: int | None = None,
     ) -> list[dict[str, Any]]:
         """Orders whose ``field`` equals any of ``values``: one `or` chain per chunk, one field."""
-        found: dict[str, dict[str, Any]] = {}
-        for group in self._chunks(field, values, chunk or self.filter_chunk):
-            rows = self.query(
-                self.sales_order_service, filter=any_of(field, group), select=_keys(select, "No")
-            )
-            for row in rows:
-                found.setdefault(str(row.get("No")), row)
-        return list(found.values())
+        groups = list(self._chunks(field, values, chunk or self.filter_chunk))
+        rows = self._query_groups(self.sales_order_service, field, groups, _keys(select, "No"))
+        return _first_by_no(rows)
 
     def get_sales_order(self, no: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
         """The order, or None when NAV says it does not exist (deleted after full posting)."""
@@ -294,14 +292,24 @@ class NavClient:
         self, order_nos: Iterable[str], select: Sequence[str] | None = None, chunk: int | None = None
     ) -> list[dict[str, Any]]:
         """Posted Sales Shipments (page 130) of these orders; an order may have several."""
-        found: dict[str, dict[str, Any]] = {}
         fields = _with_fields(select, ("No", "Order_No"))
-        for group in self._chunks("Order_No", order_nos, chunk or self.filter_chunk):
-            for row in self.query(
-                self.posted_shipment_service, filter=any_of("Order_No", group), select=fields
-            ):
-                found.setdefault(str(row.get("No")), row)
-        return list(found.values())
+        groups = list(self._chunks("Order_No", order_nos, chunk or self.filter_chunk))
+        rows = self._query_groups(self.posted_shipment_service, "Order_No", groups, fields)
+        return _first_by_no(rows)
+
+    def _query_groups(
+        self, entity_set: str, field: str, groups: list[list[Any]], select: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
+        """One `or` filter per group, the groups side by side (the semaphore caps requests in
+        flight at max_concurrency): lookups cost latency once per round, not once per chunk."""
+
+        def one(group: list[Any]) -> list[dict[str, Any]]:
+            return list(self.query(entity_set, filter=any_of(field, group), select=select))
+
+        if len(groups) <= 1:
+            return [row for group in groups for row in one(group)]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(groups))) as pool:
+            return [row for rows in pool.map(one, groups) for row in rows]
 
     def get_posted_shipment(self, no: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
         try:
@@ -455,6 +463,14 @@ class NavClient:
                 response.status_code, "UnexpectedResponse", "NAV answered with a non-object JSON body"
             )
         return data
+
+
+def _first_by_no(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entity once (a value may sit in two chunks' results), in the order NAV sent them."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        found.setdefault(str(row.get("No")), row)
+    return list(found.values())
 
 
 def _keys(select: Sequence[str] | None, *keys: str) -> list[str] | None:
