@@ -392,7 +392,7 @@ class Ledger:
         due: bool = False,
         keys: Sequence[str] = (),
         now: datetime | None = None,
-        limit: int = 50_000,
+        limit: int | None = None,
     ) -> list[str]:
         """Atomically take records for one run, so two runs never decide the same record.
 
