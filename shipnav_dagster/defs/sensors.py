@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Callable
 
 import dagster as dg
 import httpx
@@ -10,6 +11,7 @@ from shipnav_dagster.defs.jobs import shipnav_sync_job
 from shipnav_dagster.defs.replay import ReplayConfig, shipnav_replay_job
 from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.ledger import inbox
+from shipnav_dagster.ledger.repository import Ledger
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -32,6 +34,40 @@ def _next_attempt(context: dg.SensorEvaluationContext) -> int:
     return int(context.cursor or 0) + 1
 
 
+def _doorbell(
+    context: dg.SensorEvaluationContext,
+    shipnav: ShipnavResource,
+    *,
+    count: Callable[[Ledger], int],
+    nothing: str,
+    key_prefix: str,
+    config: ReplayConfig,
+    trigger: str,
+) -> dg.SensorResult:
+    """One replay run when the ledger says there is work and no replay is already running."""
+    running = _replay_in_flight(context)
+    if running:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"replay run {running} is in flight"))
+    ledger = shipnav.ledger
+    try:
+        waiting = count(ledger)
+    finally:
+        ledger.dispose()
+    if not waiting:
+        return dg.SensorResult(skip_reason=dg.SkipReason(nothing))
+    attempt = _next_attempt(context)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"{key_prefix}-{attempt}",
+                run_config=dg.RunConfig(ops={"replay_records": config}),
+                tags={"shipnav/trigger": trigger, "shipnav/waiting": str(waiting)},
+            )
+        ],
+        cursor=str(attempt),
+    )
+
+
 @dg.sensor(
     name="shipnav_unmatched_retry_sensor",
     job=shipnav_replay_job,
@@ -43,26 +79,14 @@ def _next_attempt(context: dg.SensorEvaluationContext) -> int:
 def shipnav_unmatched_retry_sensor(
     context: dg.SensorEvaluationContext, shipnav: ShipnavResource
 ) -> dg.SensorResult:
-    running = _replay_in_flight(context)
-    if running:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"replay run {running} is in flight"))
-    ledger = shipnav.ledger
-    try:
-        due = ledger.due_count()
-    finally:
-        ledger.dispose()
-    if not due:
-        return dg.SensorResult(skip_reason=dg.SkipReason("no queued records are due"))
-    attempt = _next_attempt(context)
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"retry-due-{attempt}",
-                run_config=dg.RunConfig(ops={"replay_records": ReplayConfig(all_due=True)}),
-                tags={"shipnav/trigger": "retry_sensor", "shipnav/due": str(due)},
-            )
-        ],
-        cursor=str(attempt),
+    return _doorbell(
+        context,
+        shipnav,
+        count=lambda ledger: ledger.due_count(),
+        nothing="no queued records are due",
+        key_prefix="retry-due",
+        config=ReplayConfig(all_due=True),
+        trigger="retry_sensor",
     )
 
 
@@ -75,26 +99,14 @@ def shipnav_unmatched_retry_sensor(
     "into a replay run that fetches them and writes the shipments back.",
 )
 def shipnav_webhook_sensor(context: dg.SensorEvaluationContext, shipnav: ShipnavResource) -> dg.SensorResult:
-    running = _replay_in_flight(context)
-    if running:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"replay run {running} is in flight"))
-    ledger = shipnav.ledger
-    try:
-        pending = inbox.pending_count(ledger)
-    finally:
-        ledger.dispose()
-    if not pending:
-        return dg.SensorResult(skip_reason=dg.SkipReason("no webhook notifications waiting"))
-    attempt = _next_attempt(context)
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"webhook-{attempt}",
-                run_config=dg.RunConfig(ops={"replay_records": ReplayConfig(from_inbox=True, all_due=True)}),
-                tags={"shipnav/trigger": "webhook_sensor"},
-            )
-        ],
-        cursor=str(attempt),
+    return _doorbell(
+        context,
+        shipnav,
+        count=inbox.pending_count,
+        nothing="no webhook notifications waiting",
+        key_prefix="webhook",
+        config=ReplayConfig(from_inbox=True, all_due=True),
+        trigger="webhook_sensor",
     )
 
 
