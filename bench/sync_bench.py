@@ -393,6 +393,9 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
     )
     t1 = time.time()
     steps["poll_shipstation"] = (t0, t1)
+    streams = [(s.stream, s.fetched) for s in poll.streams]
+    fetched_by_id = poll.orders_fetched_by_id
+    del poll
     keys = ledger.claim(run_id, work=True, **({"limit": claim_limit} if claim_limit else {}))
     match = match_open_records(
         ledger,
@@ -404,6 +407,8 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
     )
     t2 = time.time()
     steps["match_open_records"] = (t1, t2)
+    lookups = match.nav_lookups
+    del match  # as in the job, where the asset's summary is garbage once the step returns
     try:
         orders = ledger.nav_orders_claimed_by(run_id)
         write = write_back(ledger, res.nav, res.write_options(), run_id=run_id, nav_order_nos=orders)
@@ -414,23 +419,23 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
     cpu = cpu_seconds() - cpu0
     ss = res.shipstation.stats
     extra = {
-        "match_lookups": match.nav_lookups,
+        "match_lookups": lookups,
         "claimed": len(keys),
         "ss_paced_seconds": round(ss.paced_seconds, 1),
         "ss_throttled": ss.throttled,
         "ss_retries": ss.retries,
         "nav_retries": res.nav.stats.retries,
-        "orders_fetched_by_id": poll.orders_fetched_by_id,
+        "orders_fetched_by_id": fetched_by_id,
         "ledger_status": ledger.status_counts(),
     }
     res.teardown_after_execution(None)  # type: ignore[arg-type]
     after = sandbox.stats()
-    outcomes = Counter(r.outcome for r in write.results)
+    outcomes = Counter(write.counts)
     return RunResult(
         label=label,
         wall=wall,
         steps=steps,
-        streams=[(s.stream, s.fetched) for s in poll.streams],
+        streams=streams,
         written=outcomes.get("written", 0),
         outcomes=dict(outcomes),
         candidates=decided_orders(settings.database_url, run_id),

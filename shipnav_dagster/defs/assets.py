@@ -1,6 +1,5 @@
 """The sync as three assets over the ledger: poll -> match -> write back. Thin over shipnav.sync."""
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -100,30 +99,25 @@ def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource
         keys=keys,
         log=context.log.info,
     )
-    if summary.failed and not summary.decisions:
+    if summary.failed and not summary.decided:
         # Everything was queued because NAV could not be asked: fail loudly (the failure sensor
         # tells the operator); the records wait in the ledger for the retry sensor.
         raise dg.Failure(
             description=f"NAV unavailable: {len(summary.failed)} records queued for retry ({summary.error})",
             metadata={"queued_for_retry": dg.MetadataValue.int(len(summary.failed))},
         )
-    counts = Counter(d.outcome for d in summary.decisions)
+    counts = summary.counts
     conflicts = shipnav.ledger.match_conflicts(context.run.run_id)
-    bad = [d.record_key for d in summary.decisions if d.outcome == "matched" and len(d.candidates) != 1]
+    bad = summary.not_unique
     problems = conflicts + [f"{k}: matched from an ambiguous tier" for k in bad]
     return dg.MaterializeResult(
         metadata={
-            "decided": dg.MetadataValue.int(len(summary.decisions)),
+            "decided": dg.MetadataValue.int(summary.decided),
             **{
                 f"outcome_{k}": dg.MetadataValue.int(counts.get(k, 0))
                 for k in ("matched", "no_order_yet", "ambiguous", "invalid")
             },
-            "tier_counts": dg.MetadataValue.json(
-                {
-                    str(t): n
-                    for t, n in Counter(d.tier for d in summary.decisions if d.outcome == "matched").items()
-                }
-            ),
+            "tier_counts": dg.MetadataValue.json({str(t): n for t, n in summary.tiers.items()}),
             "nav_lookup_requests": dg.MetadataValue.int(summary.nav_lookups),
             "queued_nav_unavailable": dg.MetadataValue.int(len(summary.failed)),
             "sample": _table(
@@ -135,7 +129,7 @@ def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource
                         "nav_order": d.nav_order_no or "",
                         "reason": d.reason,
                     }
-                    for d in sorted(summary.decisions, key=lambda d: d.outcome != "matched")
+                    for d in summary.sample
                 ],
                 ["record", "outcome", "tier", "nav_order", "reason"],
             ),
@@ -178,21 +172,21 @@ def nav_tracking_writeback(
         )
     finally:
         shipnav.ledger.release(context.run.run_id)
-    counts = Counter(r.outcome for r in summary.results)
-    if summary.results and counts["failed"] == len(summary.results):
+    counts = summary.counts
+    if summary.orders and counts["failed"] == summary.orders:
         # Every order failed: NAV is down or refusing us. The records are queued for the retry
         # sensor; failing the run makes sure an operator hears about it.
         raise dg.Failure(
-            description=f"every NAV write failed ({len(summary.results)} orders queued for retry): "
-            f"{summary.results[0].reason}",
-            metadata={"orders_queued_for_retry": dg.MetadataValue.int(len(summary.results))},
+            description=f"every NAV write failed ({summary.orders} orders queued for retry): "
+            f"{summary.first_failure}",
+            metadata={"orders_queued_for_retry": dg.MetadataValue.int(summary.orders)},
         )
     if counts["failed"]:
         context.log.warning(f"{counts['failed']} NAV orders failed and were queued for retry")
     return dg.MaterializeResult(
         metadata={
             "dry_run": dg.MetadataValue.bool(options.dry_run),
-            "orders": dg.MetadataValue.int(len(summary.results)),
+            "orders": dg.MetadataValue.int(summary.orders),
             **{
                 k: dg.MetadataValue.int(counts.get(k, 0))
                 for k in ("written", "already_correct", "parked", "failed", "dry_run")
@@ -205,7 +199,7 @@ def nav_tracking_writeback(
             "sample": _table(
                 [
                     {"nav_order": r.nav_order_no, "outcome": r.outcome, "reason": r.reason}
-                    for r in sorted(summary.results, key=lambda r: r.outcome == "already_correct")
+                    for r in summary.sample
                 ],
                 ["nav_order", "outcome", "reason"],
             ),

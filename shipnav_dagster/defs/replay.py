@@ -1,7 +1,5 @@
 """shipnav_replay_job: replay queued, failed or named records, and drain webhook notifications."""
 
-from collections import Counter
-
 import dagster as dg
 from pydantic import Field
 
@@ -51,8 +49,8 @@ def replay_records(context: dg.OpExecutionContext, config: ReplayConfig, shipnav
     )
     if summary.unknown:
         context.log.warning(f"not in the ledger, nothing to replay: {', '.join(summary.unknown)}")
-    decisions = Counter(d.outcome for d in summary.match.decisions)
-    outcomes = Counter(r.outcome for r in summary.write.results)
+    decisions = summary.match.counts
+    outcomes = summary.write.counts
     attention = shipnav.ledger.status_counts().get("needs_attention", 0)
     if attention:
         # Loud on purpose: these have waited longer than SHIPNAV_UNMATCHED_MAX_AGE_HOURS.

@@ -1,5 +1,6 @@
 """Match the ledger's open records to NAV sales orders, asking NAV only for what can match."""
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -28,15 +29,39 @@ SALES_ORDER_SELECT = [
 BATCH = 5000  # records decided per round: bounds memory, costs one partial filter chunk each
 
 
+SAMPLE = 50
+
+
 @dataclass
 class MatchSummary:
-    decisions: list[MatchDecision] = field(default_factory=list)
+    """Counts and a bounded sample: the decisions themselves are in the ledger, and keeping
+    100,000 of them here would cost more memory than the whole run may use."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    tiers: Counter[int] = field(default_factory=Counter)
+    sample: list[MatchDecision] = field(default_factory=list)
+    not_unique: list[str] = field(default_factory=list)  # matched with other than one candidate
     nav_lookups: int = 0
     failed: list[str] = field(default_factory=list)  # queued because NAV could not be asked
     error: str | None = None
 
+    @property
+    def decided(self) -> int:
+        return sum(self.counts.values())
+
     def count(self, outcome: str) -> int:
-        return sum(1 for d in self.decisions if d.outcome == outcome)
+        return self.counts[outcome]
+
+    def add(self, decisions: Sequence[MatchDecision]) -> None:
+        for d in decisions:
+            self.counts[d.outcome] += 1
+            if d.outcome == "matched":
+                self.tiers[d.tier or 0] += 1
+                if len(d.candidates) != 1:
+                    self.not_unique.append(d.record_key)
+        # The sample shows the interesting ones first: what was not written, and why.
+        pool = sorted([*self.sample, *decisions], key=lambda d: d.outcome == "matched")
+        self.sample = pool[:SAMPLE]
 
 
 class NavIndexer:
@@ -116,7 +141,7 @@ def match_open_records(
         ledger.record_decisions(decisions, run_id=run_id, max_age=max_age)
         matched = {d.nav_order_no for d in decisions if d.outcome == "matched"}
         ledger.save_nav_orders([e for no, e in indexer.entities.items() if no in matched], run_id=run_id)
-        summary.decisions += decisions
+        summary.add(decisions)
         summary.nav_lookups += indexer.lookups
         log(f"decided {len(decisions)} records with {indexer.lookups} NAV lookups")
     return summary

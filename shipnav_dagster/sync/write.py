@@ -1,5 +1,6 @@
 """Read-compare-write each matched NAV order with If-Match, concurrently across orders only."""
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,13 +61,34 @@ class OrderResult:
     skipped_agent: str | None = None  # set when NAV refused the agent/service code
 
 
+SAMPLE = 50
+
+
 @dataclass
 class WriteSummary:
-    results: list[OrderResult] = field(default_factory=list)
+    """Counts and a bounded sample (the full record is the ledger's): memory stays flat."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    sample: list[OrderResult] = field(default_factory=list)
+    first_failure: str | None = None
     patches: int = 0
 
+    @property
+    def orders(self) -> int:
+        return sum(self.counts.values())
+
     def count(self, outcome: str) -> int:
-        return sum(1 for r in self.results if r.outcome == outcome)
+        return self.counts[outcome]
+
+    def add(self, results: Sequence[OrderResult]) -> None:
+        for r in results:
+            self.counts[r.outcome] += 1
+            if r.outcome == "failed" and self.first_failure is None:
+                self.first_failure = r.reason
+        pool = sorted([*self.sample, *results], key=lambda r: r.outcome == "already_correct")
+        self.sample = [
+            OrderResult(r.nav_order_no, r.outcome, r.reason) for r in pool[:SAMPLE]
+        ]  # without their plans
 
 
 class OrderWriter:
@@ -369,7 +391,7 @@ def write_back(
             outcomes += record_outcomes(result, recs, pending)
         ledger.set_outcomes(outcomes, run_id=run_id)
         ledger.record_changes(changes, run_id=run_id)
-        summary.results += results
+        summary.add(results)
         log(f"wrote back {len(results)} NAV orders")
     summary.patches = nav.stats.patch - patches_before
     return summary
