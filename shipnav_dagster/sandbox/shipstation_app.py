@@ -20,7 +20,6 @@ import asyncio
 import base64
 import binascii
 import contextvars
-import copy
 import dataclasses
 import hashlib
 import hmac
@@ -42,13 +41,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shipnav_dagster.sandbox import scenario
 from shipnav_dagster.sandbox.state import (
     PACIFIC,
     Faults,
     SandboxWorld,
     ShipStationState,
-    format_pacific,
-    pacific_now,
 )
 
 MAX_PAGE_SIZE = 500
@@ -558,46 +556,16 @@ async def mark_as_shipped(request: Request) -> Response:
             return _message(404, f"Order {order_id} not found.")
         if order.get("orderStatus") == "cancelled":
             raise BadRequest("Cancelled orders cannot be marked as shipped.")
-        now = format_pacific(pacific_now())
-        ship_day = ship_day or pacific_now().date()
-        fulfillment = _fulfillment_for(world.shipstation, order, carrier, tracking, ship_day, now, body)
-        world.shipstation.fulfillments[fulfillment["fulfillmentId"]] = fulfillment
-        order.update(orderStatus="shipped", modifyDate=now, shipDate=ship_day.isoformat())
+        # The record shape lives in one place: the scenario helper the seed uses too.
+        fulfillment = scenario.mark_shipped(
+            world,
+            order_id,
+            carrier=carrier,
+            tracking_number=tracking if isinstance(tracking, str) else None,  # type: ignore[arg-type]
+            ship_date=ship_day,
+        )
+        fulfillment["marketplaceNotified"] = bool(body.get("notifySalesChannel", False))
         return JSONResponse({"orderId": order_id, "orderNumber": order.get("orderNumber")})
-
-
-def _fulfillment_for(
-    state: ShipStationState,
-    order: Record,
-    carrier: str,
-    tracking: object,
-    ship_day: date,
-    now: str,
-    body: Record,
-) -> Record:
-    return {
-        "fulfillmentId": state.next_id(),
-        "orderId": order.get("orderId"),
-        "orderNumber": order.get("orderNumber"),
-        "userId": order.get("userId"),
-        "customerEmail": order.get("customerEmail"),
-        "trackingNumber": tracking if isinstance(tracking, str) else None,
-        "createDate": now,
-        "shipDate": format_pacific(datetime.combine(ship_day, datetime.min.time())),
-        "voidDate": None,
-        "deliveryDate": None,
-        "carrierCode": carrier,
-        "sellerFillProviderId": None,
-        "sellerFillProviderName": None,
-        "fulfillmentProviderCode": None,
-        "fulfillmentServiceCode": None,
-        "fulfillmentFee": 0.0,
-        "voidRequested": False,
-        "voided": False,
-        "marketplaceNotified": bool(body.get("notifySalesChannel", False)),
-        "notifyErrorMessage": None,
-        "shipTo": copy.deepcopy(order.get("shipTo")),
-    }
 
 
 async def void_label(request: Request) -> Response:
@@ -612,7 +580,8 @@ async def void_label(request: Request) -> Response:
             return _message(404, f"Shipment {shipment_id} not found.")
         if shipment.get("voided"):
             return JSONResponse({"approved": False, "message": "Label has already been voided."})
-        shipment.update(voided=True, voidDate=format_pacific(pacific_now()))
+        # As in ShipStation, the order goes back to awaiting_shipment when nothing live is left.
+        scenario.void_label(world, shipment_id)
         return JSONResponse({"approved": True, "message": "Label voided successfully"})
 
 
