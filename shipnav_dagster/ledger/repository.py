@@ -20,7 +20,6 @@ CHUNK = 500
 # come back soon: before the next scheduled sync.
 CLAIM_TTL = timedelta(minutes=10)
 RETRYABLE = ("no_order_yet", "failed", "needs_attention")
-OPEN_STATUSES = ("pending", "matched_pending", *RETRYABLE)
 
 
 def utcnow() -> datetime:
@@ -307,18 +306,6 @@ class Ledger:
                     out[no] = json.loads(entity)
         return out
 
-    def nav_orders_to_write(self) -> list[str]:
-        """NAV orders with records matched but not yet written (this run's, or a crashed run's)."""
-        with self.engine.connect() as conn:
-            return sorted(
-                conn.execute(
-                    sa.select(t.records.c.nav_order_no)
-                    .where(t.records.c.status == "matched_pending")
-                    .where(t.records.c.nav_order_no.is_not(None))
-                    .distinct()
-                ).scalars()
-            )
-
     def pending_keys_of_orders(self, nos: Sequence[str]) -> set[str]:
         keys: set[str] = set()
         with self.engine.connect() as conn:
@@ -365,17 +352,6 @@ class Ledger:
     def _unclaimed(self, now: datetime) -> sa.ColumnElement[bool]:
         # A claim older than CLAIM_TTL belongs to a run that died: its rows are free again.
         return sa.or_(t.records.c.claimed_by_run.is_(None), t.records.c.claimed_at < now - CLAIM_TTL)
-
-    def work_keys(self, *, now: datetime | None = None, limit: int | None = None) -> list[str]:
-        """Records a sync decides on: new or changed ones, and queued ones whose retry is due."""
-        now = now or utcnow()
-        fresh = t.records.c.status.in_(("pending", "matched_pending"))
-        stmt = sa.select(t.records.c.record_key).where(sa.or_(fresh, self._due(now)))
-        stmt = stmt.where(self._unclaimed(now)).order_by(t.records.c.created_at)
-        if limit:
-            stmt = stmt.limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(stmt).scalars())
 
     def due_count(self, *, now: datetime | None = None, cap: int = 10_000) -> int:
         """How many queued records are due (capped): the retry sensor's one cheap query."""

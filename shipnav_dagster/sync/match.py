@@ -115,11 +115,11 @@ def match_open_records(
     run_id: str | None,
     chunk: int,
     max_age: timedelta,
-    keys: Sequence[str] | None = None,
+    keys: Sequence[str],
     log: Callable[[str], None] = lambda _m: None,
 ) -> MatchSummary:
-    """Decide every open record (or exactly ``keys``) and store each decision with its reason."""
-    work = list(keys) if keys is not None else ledger.work_keys()
+    """Decide exactly ``keys`` (claimed by this run) and store each decision with its reason."""
+    work = list(keys)
     summary = MatchSummary()
     for start in range(0, len(work), BATCH):
         records = ledger.load_records(work[start : start + BATCH])

@@ -359,11 +359,11 @@ def write_back(
     options: WriteOptions,
     *,
     run_id: str | None,
-    nav_order_nos: Sequence[str] | None = None,
+    nav_order_nos: Sequence[str],
     log: Callable[[str], None] = lambda _m: None,
 ) -> WriteSummary:
     summary = WriteSummary()
-    todo = list(nav_order_nos) if nav_order_nos is not None else ledger.nav_orders_to_write()
+    todo = list(nav_order_nos)
     writer = OrderWriter(nav, options)
     patches_before = nav.stats.patch
     for start in range(0, len(todo), ORDER_BATCH):
