@@ -68,8 +68,8 @@ def install_nav_filter_index() -> None:
     ``_orders`` (page 42's view: every record with Document_Type Order, rebuilt per request, 16 ms
     at 83k orders) is cached the same way: same record objects, rebuilt when the count changes.
     """
-    from shipnav_dagster.sandbox import nav_app
-    from shipnav_dagster.sandbox import odata_filter as f
+    from shipnav_dagster.sandbox.nav import app as nav_app
+    from shipnav_dagster.sandbox.nav import odata_filter as f
 
     original = nav_app._matching
     original_orders = nav_app._orders

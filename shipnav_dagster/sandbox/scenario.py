@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shipnav_dagster.sandbox.nav_schema import (
+from shipnav_dagster.sandbox.nav.schema import (
     POSTED_SHIPMENT,
     SALES_LINE,
     SALES_ORDER,

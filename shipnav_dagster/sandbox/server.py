@@ -52,8 +52,8 @@ class SandboxServers:
     def __init__(
         self, world: SandboxWorld, host: str = "127.0.0.1", shipstation_port: int = 0, nav_port: int = 0
     ) -> None:
-        from shipnav_dagster.sandbox.nav_app import create_app as create_nav_app
-        from shipnav_dagster.sandbox.shipstation_app import create_app as create_shipstation_app
+        from shipnav_dagster.sandbox.nav.app import create_app as create_nav_app
+        from shipnav_dagster.sandbox.shipstation.v1 import create_app as create_shipstation_app
 
         self.host = host
         self.shipstation_app = create_shipstation_app(world)

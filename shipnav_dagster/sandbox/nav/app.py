@@ -37,15 +37,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipnav_dagster.sandbox import nav_schema as schema
-from shipnav_dagster.sandbox.nav_schema import (
-    LINES_SEGMENT,
-    POSTED_SHIPMENT,
-    SALES_LINE,
-    SALES_ORDER,
-    EntityDef,
-)
-from shipnav_dagster.sandbox.odata_filter import (
+from shipnav_dagster.sandbox.nav import schema
+from shipnav_dagster.sandbox.nav.odata_filter import (
     FilterError,
     Literal,
     check_filter,
@@ -53,6 +46,13 @@ from shipnav_dagster.sandbox.odata_filter import (
     parse_filter,
     parse_key_predicate,
     parse_orderby,
+)
+from shipnav_dagster.sandbox.nav.schema import (
+    LINES_SEGMENT,
+    POSTED_SHIPMENT,
+    SALES_LINE,
+    SALES_ORDER,
+    EntityDef,
 )
 from shipnav_dagster.sandbox.state import SANDBOX_NAV_COMPANY, SANDBOX_NAV_TENANT, NavState, SandboxWorld
 
