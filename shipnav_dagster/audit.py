@@ -7,9 +7,9 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 
+from shipnav_dagster.core.model import record_key_of
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger, as_utc
-from shipnav_dagster.records import record_key_of
 
 
 def list_records(

@@ -27,9 +27,9 @@ from pydantic import SecretStr
 
 from shipnav_dagster.nav.auth import OAuth2ClientCredentials
 from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.nav.entities import LINE_SELECT, POSTED_SELECT, SALES_ORDER_SELECT, TRACKING_FIELD
 from shipnav_dagster.nav.errors import NavAuthError, NavError, NavNotFoundError, NavUnavailableError
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
-from shipnav_dagster.shipstation.client import ShipStationClient
 from shipnav_dagster.shipstation.errors import (
     ShipStationAuthError,
     ShipStationError,
@@ -37,11 +37,9 @@ from shipnav_dagster.shipstation.errors import (
     ShipStationRequestError,
     ShipStationTransportError,
 )
-from shipnav_dagster.shipstation.models import Store
-from shipnav_dagster.sync.match import SALES_ORDER_SELECT
-from shipnav_dagster.sync.write import LINE_SELECT, POSTED_SELECT
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.shipstation.v1.models import Store
 
-TRACKING_FIELD = "Package_Tracking_No"
 # A check must answer quickly: one retry, short back-off, and no minute-long rate-limit waits.
 ATTEMPTS = 2
 BACKOFF_SECONDS = 0.2

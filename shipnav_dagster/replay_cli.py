@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Sequence
 
-from shipnav_dagster.records import record_key_of
+from shipnav_dagster.core.model import record_key_of
 
 
 def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_inbox: bool) -> int:

@@ -12,8 +12,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from shipnav_dagster.settings import Settings, SettingsError
-from shipnav_dagster.shipstation.client import ShipStationClient
 from shipnav_dagster.shipstation.errors import ShipStationError
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.webhooks import WEBHOOK_PREFIX
 
 SUBSCRIBED_EVENTS = ("SHIP_NOTIFY", "ORDER_NOTIFY")

@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from shipnav_dagster.domain import NavOrder, OrderInfo, ShipRecord
-from shipnav_dagster.matching import NavIndex, match_record, normalize_name, record_keys, split_base
+from shipnav_dagster.core.matching import NavIndex, match_record, normalize_name, record_keys, split_base
+from shipnav_dagster.core.model import NavOrder, OrderInfo, ShipRecord
 
 T0 = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 

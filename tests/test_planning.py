@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipnav_dagster.domain import NavOrder, NavPostedShipment, NavSalesLine, ShippedItem, ShipRecord
-from shipnav_dagster.mapping import MappingError, load_mapping
-from shipnav_dagster.planning import plan_order
+from shipnav_dagster.core.carriers import MappingError, load_mapping
+from shipnav_dagster.core.model import NavOrder, NavPostedShipment, NavSalesLine, ShippedItem, ShipRecord
+from shipnav_dagster.core.planning import plan_order
 
 MAPPING = load_mapping()
 T0 = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)

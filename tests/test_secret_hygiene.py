@@ -44,8 +44,8 @@ from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.settings import Settings
-from shipnav_dagster.shipstation.client import ShipStationClient
 from shipnav_dagster.shipstation.errors import ShipStationAuthError, ShipStationError
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from tests.sync_harness import (
     JOB_NAME,
     SyncHarness,

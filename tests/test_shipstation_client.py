@@ -13,7 +13,6 @@ import pytest
 
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from shipnav_dagster.shipstation.client import ShipStationClient
 from shipnav_dagster.shipstation.errors import (
     ShipStationAuthError,
     ShipStationError,
@@ -22,8 +21,9 @@ from shipnav_dagster.shipstation.errors import (
     ShipStationServerError,
     ShipStationTransportError,
 )
-from shipnav_dagster.shipstation.models import Order, Shipment
-from shipnav_dagster.shipstation.timeutil import NaiveDatetimeError
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.shipstation.v1.models import Order, Shipment
+from shipnav_dagster.shipstation.v1.timeutil import NaiveDatetimeError
 from tests.test_shipstation_sandbox import (
     add_shipments,
     fulfillment_record,

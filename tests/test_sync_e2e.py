@@ -23,8 +23,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from shipnav_dagster.core.planning import HEADER_STATUS_LOCKED
 from shipnav_dagster.ledger import schema as t
-from shipnav_dagster.planning import HEADER_STATUS_LOCKED
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import PACIFIC, SandboxWorld, pacific_now

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from shipnav_dagster.shipstation.timeutil import (
+from shipnav_dagster.shipstation.v1.timeutil import (
     NaiveDatetimeError,
     pacific_date,
     pacific_wallclock_window,

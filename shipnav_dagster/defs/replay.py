@@ -3,9 +3,9 @@
 import dagster as dg
 from pydantic import Field
 
+from shipnav_dagster.core.model import record_key_of
 from shipnav_dagster.defs.jobs import WRITES_NAV_TAG
 from shipnav_dagster.defs.resources import ShipnavResource
-from shipnav_dagster.records import record_key_of
 from shipnav_dagster.sync.replay import drain_inbox, replay
 
 

@@ -11,11 +11,11 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from shipnav_dagster import redaction
+from shipnav_dagster.core.carriers import CarrierMapping, load_mapping
 from shipnav_dagster.ledger.repository import Ledger
-from shipnav_dagster.mapping import CarrierMapping, load_mapping
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
-from shipnav_dagster.shipstation.client import ShipStationClient
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.sync.write import WriteOptions
 
 

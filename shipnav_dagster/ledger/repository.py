@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shipnav_dagster.domain import MatchDecision, OrderInfo, ShipRecord
+from shipnav_dagster.core.model import MatchDecision, OrderInfo, ShipRecord
 from shipnav_dagster.ledger import schema as t
-from shipnav_dagster.records import order_info_from_order, ship_record_from_payload
+from shipnav_dagster.shipstation.v1.parser import order_info_from_order, ship_record_from_payload
 
 CHUNK = 500
 # Claims only spare two runs the same work (ETags keep even that safe), so a crashed run's rows

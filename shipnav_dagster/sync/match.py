@@ -8,24 +8,13 @@ from typing import Any
 
 import httpx
 
-from shipnav_dagster.domain import MatchDecision, NavOrder, ShipRecord
+from shipnav_dagster.core.matching import NavIndex, RecordKeys, match_record, record_keys
+from shipnav_dagster.core.model import MatchDecision, ShipRecord
 from shipnav_dagster.ledger.repository import Ledger, Outcome
-from shipnav_dagster.matching import NavIndex, RecordKeys, match_record, record_keys
 from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.nav.entities import SALES_ORDER_SELECT, nav_order
 from shipnav_dagster.nav.errors import NavError
 
-SALES_ORDER_SELECT = [
-    "Document_Type",
-    "No",
-    "External_Document_No",
-    "Sell_to_Customer_Name",
-    "Order_Date",
-    "Status",
-    "Package_Tracking_No",
-    "Shipping_Agent_Code",
-    "Shipping_Agent_Service_Code",
-    "Shipment_Date",
-]
 BATCH = 5000  # records decided per round: bounds memory, costs one partial filter chunk each
 
 
@@ -84,7 +73,7 @@ class NavIndexer:
         self.lookups += self.nav.stats.get - before
 
     def index(self, dates: Sequence[date] = ()) -> NavIndex:
-        return NavIndex.build((NavOrder.from_odata(e) for e in self.entities.values()), dates_loaded=dates)
+        return NavIndex.build((nav_order(e) for e in self.entities.values()), dates_loaded=dates)
 
     def decide(self, records: Sequence[ShipRecord], keys: dict[str, RecordKeys]) -> list[MatchDecision]:
         # NAV stores Code fields (No, External Document No.) in upper case.

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shipnav_dagster.ledger.repository import Ledger
-from shipnav_dagster.shipstation.client import ShipStationClient
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
 
 BATCH = 500  # records per ledger transaction: memory stays flat however long the window is
 

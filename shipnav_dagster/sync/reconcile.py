@@ -10,13 +10,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from shipnav_dagster.domain import NavOrder, NavPostedShipment, ShipRecord
+from shipnav_dagster.core.model import NavOrder, NavPostedShipment, ShipRecord
+from shipnav_dagster.core.planning import active_labels
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.planning import active_labels
-from shipnav_dagster.sync.match import SALES_ORDER_SELECT
-from shipnav_dagster.sync.write import POSTED_SELECT
+from shipnav_dagster.nav.entities import POSTED_SELECT, SALES_ORDER_SELECT, nav_order, posted_shipment
 
 EXPLAINED = (
     "no_order_yet",
@@ -78,12 +77,12 @@ def reconcile(
     reflected = 0
     if to_read:
         orders = {
-            e["No"]: NavOrder.from_odata(e)
+            e["No"]: nav_order(e)
             for e in nav.find_sales_orders("No", sorted(to_read), select=SALES_ORDER_SELECT, chunk=chunk)
         }
         posted: dict[str, list[NavPostedShipment]] = {}
         for p in nav.posted_shipments_for_orders(sorted(to_read), select=POSTED_SELECT, chunk=chunk):
-            posted.setdefault(p.get("Order_No") or "", []).append(NavPostedShipment.from_odata(p))
+            posted.setdefault(p.get("Order_No") or "", []).append(posted_shipment(p))
         records = ledger.records_of_nav_orders(sorted(to_read))
         for nav_no, keys in to_read.items():
             found = _reflected(

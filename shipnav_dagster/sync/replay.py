@@ -9,7 +9,7 @@ from typing import Any
 from shipnav_dagster.ledger import inbox
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.shipstation.client import ShipStationClient
+from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.sync.match import MatchSummary, match_open_records
 from shipnav_dagster.sync.poll import fetch_missing_orders
 from shipnav_dagster.sync.write import WriteOptions, WriteSummary, write_back

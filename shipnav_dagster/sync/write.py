@@ -8,32 +8,21 @@ from typing import Any
 
 import httpx
 
-from shipnav_dagster.domain import NavOrder, NavPostedShipment, NavSalesLine, ShipRecord
+from shipnav_dagster.core.carriers import CarrierMapping
+from shipnav_dagster.core.model import ShipRecord
+from shipnav_dagster.core.planning import EntityPatch, OrderPlan, plan_order
 from shipnav_dagster.ledger.repository import Ledger, Outcome
-from shipnav_dagster.mapping import CarrierMapping
 from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.nav.entities import (
+    LINE_SELECT,
+    POSTED_SELECT,
+    SALES_ORDER_SELECT,
+    nav_order,
+    posted_shipment,
+    sales_line,
+)
 from shipnav_dagster.nav.errors import NavConflictError, NavError, NavNotFoundError, NavValidationError
-from shipnav_dagster.planning import EntityPatch, OrderPlan, plan_order
-from shipnav_dagster.sync.match import SALES_ORDER_SELECT
 
-POSTED_SELECT = [
-    "No",
-    "Order_No",
-    "Posting_Date",
-    "Package_Tracking_No",
-    "Shipping_Agent_Code",
-    "Shipping_Agent_Service_Code",
-]
-LINE_SELECT = [
-    "Document_Type",
-    "Document_No",
-    "Line_No",
-    "Type",
-    "No",
-    "Quantity",
-    "Qty_to_Ship",
-    "Quantity_Shipped",
-]
 MAX_CONFLICT_ROUNDS = 3
 ORDER_BATCH = 2000
 
@@ -103,10 +92,10 @@ class OrderWriter:
         posted: Sequence[dict[str, Any]],
         drop_agent: bool,
     ) -> OrderPlan:
-        order = NavOrder.from_odata(entity)
+        order = nav_order(entity)
         lines = None
         if self.options.write_line_quantities:
-            lines = [NavSalesLine.from_odata(x) for x in self.nav.sales_lines(order.no, select=LINE_SELECT)]
+            lines = [sales_line(x) for x in self.nav.sales_lines(order.no, select=LINE_SELECT)]
         mapping = self.options.mapping
         if drop_agent:
             mapping = CarrierMapping(
@@ -117,7 +106,7 @@ class OrderWriter:
             records,
             mapping,
             tracking_max_length=self.options.tracking_max_length,
-            posted=[NavPostedShipment.from_odata(p) for p in posted],
+            posted=[posted_shipment(p) for p in posted],
             lines=lines,
             write_line_quantities=self.options.write_line_quantities,
         )

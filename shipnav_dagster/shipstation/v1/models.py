@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shipnav_dagster.shipstation.timeutil import PACIFIC, parse_pacific, parse_pacific_date
+from shipnav_dagster.shipstation.v1.timeutil import PACIFIC, parse_pacific, parse_pacific_date
 
 
 def _to_utc(value: object) -> object:

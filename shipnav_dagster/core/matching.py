@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from shipnav_dagster.domain import MatchDecision, NavOrder, OrderInfo, ShipRecord
+from shipnav_dagster.core.model import MatchDecision, NavOrder, OrderInfo, ShipRecord
 
 SPLIT_SUFFIX = re.compile(r"^(?P<base>.+)-(?P<n>\d{1,3})$")
 

@@ -42,7 +42,7 @@ from shipnav_dagster.shipstation.errors import (
     describe_body,
     redact,
 )
-from shipnav_dagster.shipstation.models import (
+from shipnav_dagster.shipstation.v1.models import (
     Fulfillment,
     Order,
     Page,
@@ -50,7 +50,7 @@ from shipnav_dagster.shipstation.models import (
     ShipStationModel,
     Store,
 )
-from shipnav_dagster.shipstation.timeutil import pacific_wallclock_window
+from shipnav_dagster.shipstation.v1.timeutil import pacific_wallclock_window
 
 M = TypeVar("M", bound=ShipStationModel)
 

@@ -1,11 +1,33 @@
 """The records the decision steps work on, independent of how either API spells them."""
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Source = Literal["shipment", "fulfillment"]
+
+
+class RecordStatus(StrEnum):
+    """Where a ShipStation record stands in the ledger; every status it can have, in one place."""
+
+    PENDING = "pending"  # new or changed in ShipStation: the next sync decides it
+    MATCHED_PENDING = "matched_pending"  # matched to one NAV order, not written yet
+    WRITTEN = "written"
+    ALREADY_CORRECT = "already_correct"
+    NO_ORDER_YET = "no_order_yet"  # no NAV order found yet: queued, re-checked by every sync
+    NEEDS_ATTENTION = "needs_attention"  # still no NAV order after SHIPNAV_UNMATCHED_MAX_AGE_HOURS
+    AMBIGUOUS = "ambiguous"  # several NAV orders fit: never written until exactly one does
+    PARKED = "parked"  # NAV refused it for good, or a value NAV cannot hold: needs a person
+    FAILED = "failed"  # a transient failure: retried by the next run that reaches NAV
+    IGNORED = "ignored"  # a return label, or no tracking number: nothing to write
+    VOIDED = "voided"
+    INVALID = "invalid"  # the payload cannot be read or carries nothing to match on
+
+
+# Records waiting for another attempt (the retry sensor and an operator's replay take these).
+QUEUED_STATUSES = (RecordStatus.NO_ORDER_YET, RecordStatus.FAILED, RecordStatus.NEEDS_ATTENTION)
 
 
 class ShippedItem(BaseModel):
@@ -73,21 +95,6 @@ class NavOrder(BaseModel):
     shipping_agent_service_code: str = ""
     shipment_date: date | None = None
 
-    @classmethod
-    def from_odata(cls, entity: dict) -> "NavOrder":
-        return cls(
-            no=entity["No"],
-            external_document_no=entity.get("External_Document_No") or "",
-            customer_name=entity.get("Sell_to_Customer_Name") or "",
-            order_date=_nav_date(entity.get("Order_Date")),
-            status=entity.get("Status") or "Open",
-            etag=entity.get("@odata.etag") or "",
-            package_tracking_no=entity.get("Package_Tracking_No") or "",
-            shipping_agent_code=entity.get("Shipping_Agent_Code") or "",
-            shipping_agent_service_code=entity.get("Shipping_Agent_Service_Code") or "",
-            shipment_date=_nav_date(entity.get("Shipment_Date")),
-        )
-
 
 class NavPostedShipment(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -99,18 +106,6 @@ class NavPostedShipment(BaseModel):
     package_tracking_no: str = ""
     shipping_agent_code: str = ""
     shipping_agent_service_code: str = ""
-
-    @classmethod
-    def from_odata(cls, entity: dict) -> "NavPostedShipment":
-        return cls(
-            no=entity["No"],
-            order_no=entity.get("Order_No") or "",
-            etag=entity.get("@odata.etag") or "",
-            posting_date=_nav_date(entity.get("Posting_Date")),
-            package_tracking_no=entity.get("Package_Tracking_No") or "",
-            shipping_agent_code=entity.get("Shipping_Agent_Code") or "",
-            shipping_agent_service_code=entity.get("Shipping_Agent_Service_Code") or "",
-        )
 
 
 class NavSalesLine(BaseModel):
@@ -128,25 +123,6 @@ class NavSalesLine(BaseModel):
     def outstanding(self) -> float:
         return max(self.quantity - self.quantity_shipped, 0)
 
-    @classmethod
-    def from_odata(cls, entity: dict) -> "NavSalesLine":
-        return cls(
-            line_no=int(entity["Line_No"]),
-            type=entity.get("Type") or "",
-            no=entity.get("No") or "",
-            quantity=float(entity.get("Quantity") or 0),
-            qty_to_ship=float(entity.get("Qty_to_Ship") or 0),
-            quantity_shipped=float(entity.get("Quantity_Shipped") or 0),
-            etag=entity.get("@odata.etag") or "",
-        )
-
-
-def _nav_date(value: object) -> date | None:
-    """NAV sends blank dates as 0001-01-01 (0D)."""
-    if not value:
-        return None
-    parsed = date.fromisoformat(str(value)[:10])
-    return None if parsed.year == 1 else parsed
 
 
 class MatchDecision(BaseModel):
@@ -158,3 +134,14 @@ class MatchDecision(BaseModel):
     nav_order_no: str | None = None
     reason: str
     candidates: tuple[str, ...] = Field(default=())
+
+
+def record_key_of(identifier: str) -> str:
+    """Operators may name a record as ``shipment:123``, ``fulfillment:45`` or a bare shipmentId."""
+    text = identifier.strip()
+    source, sep, number = text.partition(":")
+    if sep and source in ("shipment", "fulfillment") and number.isdigit():
+        return text
+    if text.isdigit():
+        return f"shipment:{text}"
+    raise ValueError(f"not a shipment id or record key (shipment:123, fulfillment:45): {identifier!r}")

@@ -7,8 +7,8 @@ record that was seen, whatever the client models look like by then.
 from datetime import date, datetime
 from typing import Any
 
-from shipnav_dagster.domain import OrderInfo, ShippedItem, ShipRecord
-from shipnav_dagster.shipstation.timeutil import parse_pacific
+from shipnav_dagster.core.model import OrderInfo, ShippedItem, ShipRecord
+from shipnav_dagster.shipstation.v1.timeutil import parse_pacific
 
 
 class RecordError(ValueError):
@@ -142,14 +142,3 @@ def order_info_from_order(payload: dict[str, Any]) -> OrderInfo:
         bill_to_name=_name(payload.get("billTo")),
         parent_id=_int(advanced.get("parentId")),
     )
-
-
-def record_key_of(identifier: str) -> str:
-    """Operators may name a record as ``shipment:123``, ``fulfillment:45`` or a bare shipmentId."""
-    text = identifier.strip()
-    source, sep, number = text.partition(":")
-    if sep and source in ("shipment", "fulfillment") and number.isdigit():
-        return text
-    if text.isdigit():
-        return f"shipment:{text}"
-    raise ValueError(f"not a shipment id or record key (shipment:123, fulfillment:45): {identifier!r}")

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from shipnav_dagster.domain import NavOrder, NavPostedShipment, NavSalesLine, ShipRecord
-from shipnav_dagster.mapping import CarrierMapping
+from shipnav_dagster.core.carriers import CarrierMapping
+from shipnav_dagster.core.model import NavOrder, NavPostedShipment, NavSalesLine, ShipRecord
 
 Entity = Literal["SalesOrder", "PostedSalesShipment", "SalesLine"]
 HEADER_STATUS_LOCKED = ("Shipping_Agent_Code", "Shipping_Agent_Service_Code", "Shipment_Date")
