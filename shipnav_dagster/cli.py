@@ -304,7 +304,7 @@ def register_webhooks(subparsers: Subparsers) -> None:
 
 def run_webhooks_serve(args: argparse.Namespace) -> int:
     from shipnav_dagster.settings import load_settings
-    from shipnav_dagster.webhooks import serve
+    from shipnav_dagster.webhooks.serve import serve
 
     serve(args.host, args.port, load_settings())
     return 0
@@ -312,7 +312,7 @@ def run_webhooks_serve(args: argparse.Namespace) -> int:
 
 def run_webhooks_subscribe(args: argparse.Namespace) -> int:
     from shipnav_dagster.settings import load_settings
-    from shipnav_dagster.webhook_subscribe import run_subscribe
+    from shipnav_dagster.webhooks.subscribe import run_subscribe
 
     return run_subscribe(load_settings(), args.target_url, args.store_id)
 

@@ -22,9 +22,9 @@ from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.sandbox import scenario as sc
-from shipnav_dagster.sandbox.server import SandboxServers
+from shipnav_dagster.sandbox.server import SandboxServers, ThreadedServer
 from shipnav_dagster.sandbox.state import SandboxWorld, pacific_now
-from shipnav_dagster.webhooks import create_app, running_receiver
+from shipnav_dagster.webhooks.app import create_app
 from tests.sync_harness import (
     QUIET,
     SyncHarness,
@@ -234,7 +234,7 @@ def test_webhook_notification_becomes_a_run_that_writes(harness: SyncHarness, tm
     label = sc.buy_label(world, order["orderId"], created=ago(minutes=5), batch_number="777001")
     app = create_app(token=TOKEN, api_url=harness.sandbox.shipstation_url, ledger=harness.ledger)
     url = f"{harness.sandbox.shipstation_url}/shipments?batchId=777001&includeShipmentItems=False"
-    with running_receiver(app) as base:
+    with ThreadedServer(app) as base:
         answer = httpx.post(
             f"{base}/webhooks/shipstation/{TOKEN}", json={"resource_url": url, "resource_type": "SHIP_NOTIFY"}
         )

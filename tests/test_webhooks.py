@@ -38,22 +38,17 @@ from shipnav_dagster.ledger.inbox import (
 )
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.sandbox.server import SandboxServers
+from shipnav_dagster.sandbox.server import ThreadedServer as ReceiverThread
 from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.settings import Settings
-from shipnav_dagster.webhook_subscribe import (
+from shipnav_dagster.webhooks.app import MAX_BODY_BYTES, app_from_settings, create_app
+from shipnav_dagster.webhooks.policy import is_allowed_resource_url, resource_url_problem
+from shipnav_dagster.webhooks.subscribe import (
     TargetUrlError,
     check_target_url,
     redact_target_url,
     run_subscribe,
     subscribe,
-)
-from shipnav_dagster.webhooks import (
-    MAX_BODY_BYTES,
-    ReceiverThread,
-    app_from_settings,
-    create_app,
-    is_allowed_resource_url,
-    resource_url_problem,
 )
 
 TOKEN = "s3cret-Token-0123456789abcdef"
@@ -140,9 +135,13 @@ def start_receiver(tmp_path: Path) -> Iterator[StartReceiver]:
 
     def start(api_url: str = V1, token: str | None = TOKEN, **options: Any) -> Receiver:
         ledger = Ledger(f"sqlite:///{tmp_path / f'ledger-{len(started)}.db'}")
-        thread = ReceiverThread(create_app(token=token, api_url=api_url, ledger=ledger, **options))
+        # uvicorn at "info", as `shipnav webhooks serve` runs it, so its access logger is live.
+        thread = ReceiverThread(
+            create_app(token=token, api_url=api_url, ledger=ledger, **options), log_level="info"
+        )
         started.append((thread, ledger))
-        return Receiver(thread.start(), ledger)
+        thread.start()
+        return Receiver(thread.url, ledger)
 
     yield start
     for thread, ledger in started:
@@ -843,7 +842,7 @@ def test_serve_end_to_end_without_leaking_the_token(tmp_path: Path) -> None:
         "SHIPSTATION_API_URL": V1,
         "PYTHONUNBUFFERED": "1",
     }
-    code = "from shipnav_dagster.webhooks import serve; serve('127.0.0.1', 0)"
+    code = "from shipnav_dagster.webhooks.serve import serve; serve('127.0.0.1', 0)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=tmp_path,  # no stray .env

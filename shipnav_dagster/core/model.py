@@ -124,7 +124,6 @@ class NavSalesLine(BaseModel):
         return max(self.quantity - self.quantity_shipped, 0)
 
 
-
 class MatchDecision(BaseModel):
     model_config = ConfigDict(frozen=True)
 

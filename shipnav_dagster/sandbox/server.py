@@ -23,10 +23,16 @@ def nav_service_root(base_url: str) -> str:
     return f"{base_url}/{SANDBOX_NAV_INSTANCE}/ODataV4/Company('{company}')"
 
 
-class _ThreadedServer:
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+class ThreadedServer:
+    """One ASGI app under uvicorn on a daemon thread: ``with ThreadedServer(app) as url``."""
+
+    def __init__(
+        self, app: Starlette, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+    ) -> None:
+        self.host = host
+        self.port = port
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="shipnav-sandbox", daemon=True)
@@ -39,11 +45,23 @@ class _ThreadedServer:
                 raise RuntimeError("sandbox server did not start (is the port free?)")
             time.sleep(0.01)
         sock: socket.socket = self.server.servers[0].sockets[0]
-        return int(sock.getsockname()[1])
+        self.port = int(sock.getsockname()[1])
+        return self.port
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> str:
+        self.start()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class SandboxServers:
@@ -58,8 +76,8 @@ class SandboxServers:
         self.host = host
         self.shipstation_app = create_shipstation_app(world)
         self.nav_app = create_nav_app(world)
-        self._ss = _ThreadedServer(self.shipstation_app, host, shipstation_port)
-        self._nav = _ThreadedServer(self.nav_app, host, nav_port)
+        self._ss = ThreadedServer(self.shipstation_app, host, shipstation_port)
+        self._nav = ThreadedServer(self.nav_app, host, nav_port)
         self.shipstation_port = 0
         self.nav_port = 0
 

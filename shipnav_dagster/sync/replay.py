@@ -13,7 +13,7 @@ from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.sync.match import MatchSummary, match_open_records
 from shipnav_dagster.sync.poll import fetch_missing_orders
 from shipnav_dagster.sync.write import WriteOptions, WriteSummary, write_back
-from shipnav_dagster.webhooks import is_allowed_resource_url
+from shipnav_dagster.webhooks.policy import is_allowed_resource_url
 
 SHIPMENT_TYPES = ("SHIP_NOTIFY", "ITEM_SHIP_NOTIFY")
 

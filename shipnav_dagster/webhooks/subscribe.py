@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from shipnav_dagster.settings import Settings, SettingsError
 from shipnav_dagster.shipstation.errors import ShipStationError
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
-from shipnav_dagster.webhooks import WEBHOOK_PREFIX
+from shipnav_dagster.webhooks.app import WEBHOOK_PREFIX
 
 SUBSCRIBED_EVENTS = ("SHIP_NOTIFY", "ORDER_NOTIFY")
 FRIENDLY_NAMES = {"SHIP_NOTIFY": "shipnav: on orders shipped", "ORDER_NOTIFY": "shipnav: on new orders"}

@@ -16,12 +16,9 @@ import hmac
 import json
 import logging
 import re
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shipnav_dagster.ledger.inbox import RESOURCE_TYPES, store_notification
+from shipnav_dagster.webhooks.policy import MAX_RESOURCE_URL_LENGTH, resource_url_problem
 
 if TYPE_CHECKING:
     from shipnav_dagster.ledger.repository import Ledger
@@ -40,89 +38,7 @@ log = logging.getLogger("shipnav_dagster.webhooks")
 
 WEBHOOK_PREFIX = "/webhooks/shipstation/"
 MAX_BODY_BYTES = 64 * 1024
-MAX_RESOURCE_URL_LENGTH = 2048
 BODY_READ_TIMEOUT_SECONDS = 10.0  # a client trickling its body must not hold a worker forever
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8787
-SHIPSTATION_V1_HOST = "ssapi.shipstation.com"
-# Seen in real notifications: ssapi11.shipstation.com, ssapiX... (reference §1, §5).
-_SHARD_HOST = re.compile(r"ssapi[0-9]{1,4}\.shipstation\.com")
-# RFC 3986 characters only: no spaces, controls, backslashes or non-ASCII (IDNA look-alikes,
-# full-width dots) that different URL parsers would read differently.
-_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-_NETLOC = re.compile(r"(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
-# The collections SHIP_NOTIFY / ORDER_NOTIFY point at; no dots or escapes, so no "..".
-_RESOURCE_PATH = re.compile(r"/(?:shipments|orders)(?:/[A-Za-z0-9_\-]+)*/?")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-# --------------------------------------------------------------------------------------------
-# The resource_url check (pure; the run that fetches calls it again)
-# --------------------------------------------------------------------------------------------
-
-
-def resource_url_problem(url: object, api_url: str) -> str | None:
-    """Why ``url`` must not be fetched with the credentials of ``api_url``; None if it may."""
-    if not isinstance(url, str) or not url:
-        return "not a string"
-    if len(url) > MAX_RESOURCE_URL_LENGTH:
-        return f"longer than {MAX_RESOURCE_URL_LENGTH} characters"
-    if not _URL_CHARS.fullmatch(url):
-        return "contains characters that are not allowed in a URL"
-    api = _origin(api_url)
-    if api is None:
-        return "SHIPSTATION_API_URL is not an http(s) URL"
-    api_scheme, api_host, api_port, api_path = api
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme != api_scheme:
-        return f"scheme {scheme or '(none)'!r} is not {api_scheme!r}"
-    if "@" in parts.netloc:
-        return "carries user information"
-    netloc = _NETLOC.fullmatch(parts.netloc)
-    if netloc is None:
-        return "has no valid host"
-    host = netloc["host"].lower()
-    port = int(netloc["port"]) if netloc["port"] else _DEFAULT_PORTS[scheme]
-    if not _host_allowed(host, api_host):
-        return f"host {host!r} is not the ShipStation API host"
-    if port != api_port:
-        return f"port {port} is not {api_port}"
-    if parts.fragment:
-        return "has a fragment"
-    if not parts.path.startswith(api_path + "/"):
-        return "path is outside the API"
-    if not _RESOURCE_PATH.fullmatch(parts.path[len(api_path) :]):
-        return "path is not /shipments or /orders"
-    return None
-
-
-def is_allowed_resource_url(url: object, api_url: str) -> bool:
-    """Whether a webhook ``resource_url`` may be fetched with the ShipStation credentials."""
-    return resource_url_problem(url, api_url) is None
-
-
-def _origin(api_url: str) -> tuple[str, str, int, str] | None:
-    """(scheme, host, effective port, path without trailing slash) of the configured API URL."""
-    parts = urlsplit(api_url.strip())
-    scheme = parts.scheme.lower()
-    netloc = _NETLOC.fullmatch(parts.netloc)
-    if scheme not in _DEFAULT_PORTS or netloc is None:
-        return None
-    port = int(netloc["port"]) if netloc["port"] else _DEFAULT_PORTS[scheme]
-    return scheme, netloc["host"].lower(), port, parts.path.rstrip("/")
-
-
-def _host_allowed(host: str, api_host: str) -> bool:
-    if host == api_host:
-        return True
-    # Shards only stand in for the real V1 host, never for a proxy or sandbox someone configured.
-    return api_host == SHIPSTATION_V1_HOST and _SHARD_HOST.fullmatch(host) is not None
-
-
-# --------------------------------------------------------------------------------------------
-# The Starlette app
-# --------------------------------------------------------------------------------------------
 
 
 class _Rejected(Exception):
@@ -331,37 +247,6 @@ class _RedactedAccessLog:
             )
 
 
-# --------------------------------------------------------------------------------------------
-# Running it
-# --------------------------------------------------------------------------------------------
-
-
-def _uvicorn_config(app: Starlette, host: str, port: int, log_config: Any = None) -> Any:
-    import uvicorn
-
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="off",
-        access_log=False,  # it logs the raw path, token included
-        server_header=False,
-        log_config=log_config,
-        log_level="info",
-    )
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging setup plus our logger on the same handler."""
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["shipnav_dagster"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
-
-
 def app_from_settings(settings: "Settings", ledger: "Ledger | None" = None) -> Starlette:
     from shipnav_dagster.ledger.repository import Ledger
 
@@ -375,66 +260,3 @@ def app_from_settings(settings: "Settings", ledger: "Ledger | None" = None) -> S
         api_url=settings.shipstation_api_url,
         ledger=ledger or Ledger(settings.database_url),
     )
-
-
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, settings: "Settings | None" = None) -> None:
-    """Run the receiver in the foreground until interrupted (uvicorn handles SIGINT/SIGTERM)."""
-    import logging.config
-
-    import uvicorn
-
-    from shipnav_dagster.settings import load_settings
-
-    config = _log_config()
-    logging.config.dictConfig(config)
-    settings = settings or load_settings()
-    from shipnav_dagster import redaction
-
-    redaction.install_for_settings(settings)  # the token and API secrets never reach a log line
-    app = app_from_settings(settings)
-    log.info("receiving ShipStation webhooks at POST %s*** (token redacted)", WEBHOOK_PREFIX)
-    # Logging is configured above already; uvicorn must not replace it.
-    uvicorn.Server(_uvicorn_config(app, host, port)).run()
-
-
-class ReceiverThread:
-    """The receiver on a background thread (tests, the demo): ``with ReceiverThread(app) as url``."""
-
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
-        self.host = host
-        self.server = uvicorn.Server(_uvicorn_config(app, host, port))
-        self.thread = threading.Thread(target=self.server.run, name="shipnav-webhooks", daemon=True)
-        self.port = 0
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("webhook receiver did not start (is the port free?)")
-            time.sleep(0.01)
-        self.port = int(self.server.servers[0].sockets[0].getsockname()[1])
-        return self.url
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-@contextmanager
-def running_receiver(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """The receiver's base URL while the block runs."""
-    with ReceiverThread(app, host, port) as url:
-        yield url
