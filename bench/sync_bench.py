@@ -352,6 +352,7 @@ def decided_orders(ledger_url: str, run_id: str) -> int:
     one NAV order its records can match, i.e. one lookup value (the floor's candidates)."""
     import sqlalchemy as sa
 
+    from shipnav_dagster.ledger import reports
     from shipnav_dagster.ledger import schema as t
 
     engine = sa.create_engine(ledger_url)
@@ -426,7 +427,7 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
         "ss_retries": ss.retries,
         "nav_retries": res.nav.stats.retries,
         "orders_fetched_by_id": fetched_by_id,
-        "ledger_status": ledger.status_counts(),
+        "ledger_status": reports.status_counts(ledger),
     }
     res.teardown_after_execution(None)  # type: ignore[arg-type]
     after = sandbox.stats()

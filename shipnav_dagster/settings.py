@@ -235,7 +235,7 @@ def _fill_stored_secrets(settings: Settings) -> None:
     secrets are missing.
     """
     # Imported here: the store needs SQLAlchemy and cryptography, and imports nothing from us.
-    from shipnav_dagster import secrets as store
+    from shipnav_dagster.ledger import secret_store as store
 
     unset = [name for name in store.STORABLE if not _present(getattr(settings, name.lower()))]
     if not unset:

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from shipnav_dagster.definitions import defs
+from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.sandbox import scenario as sc
@@ -148,7 +149,7 @@ class SyncRun:
             return [dict(r) | {"candidates": json.loads(r["candidates"])} for r in rows]
 
     def events(self, record_key: str) -> list[dict[str, Any]]:
-        return self.ledger.history(record_key)
+        return reports.history(self.ledger, record_key)
 
     # Dagster -------------------------------------------------------------------------------
 

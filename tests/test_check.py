@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from shipnav_dagster import connection_check as cc
+from shipnav_dagster.cli import check as cc
 from shipnav_dagster.cli import main
+from shipnav_dagster.cli.check import ledger as check_ledger
+from shipnav_dagster.cli.check import nav as check_nav
+from shipnav_dagster.cli.check import report as rep
+from shipnav_dagster.cli.check import shipstation as check_shipstation
+from shipnav_dagster.nav.metadata import parse_metadata
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.settings import Settings
@@ -318,9 +323,9 @@ def test_unreachable_shipstation_names_the_url(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("SHIPSTATION_API_URL", f"http://user:url-password@127.0.0.1:{port}")
-    report = cc.run_checks(sleep=lambda seconds: None)
-    out = cc.format_report(report)
-    assert report.exit_code == 1
+    result = cc.run_checks(sleep=lambda seconds: None)
+    out = rep.format_report(result)
+    assert result.exit_code == 1
     [line] = lines_starting(out, "FAIL")
     assert line.startswith(f"FAIL ShipStation: ShipStation unreachable at http://127.0.0.1:{port} (")
     assert "url-password" not in out
@@ -369,7 +374,7 @@ CSDL = """<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_parse_metadata() -> None:
-    schema = cc.parse_metadata(CSDL)
+    schema = parse_metadata(CSDL)
     assert schema.entity_sets == {"SO": "SalesOrder"}
     order = schema.entity("SO")
     assert order is not None
@@ -379,26 +384,30 @@ def test_parse_metadata() -> None:
 
 
 def test_tracking_length_verdicts() -> None:
-    assert cc.tracking_length_result(30, 30).level is cc.Level.OK
-    assert cc.tracking_length_result(None, 30).level is cc.Level.OK
-    mismatch = cc.tracking_length_result(30, 50)
-    assert mismatch.level is cc.Level.WARN
+    assert check_nav.tracking_length_result(30, 30).level is rep.Level.OK
+    assert check_nav.tracking_length_result(None, 30).level is rep.Level.OK
+    mismatch = check_nav.tracking_length_result(30, 50)
+    assert mismatch.level is rep.Level.WARN
     assert mismatch.text == "Package_Tracking_No: NAV says 30, NAV_TRACKING_MAX_LENGTH is 50: set it to 30"
 
 
 def test_lines_are_only_required_for_line_quantities() -> None:
-    assert cc.lines_result("Lines", {}, required=False, line_type=None).level is cc.Level.WARN
-    assert cc.lines_result("Lines", {"Other": "X"}, required=True, line_type=None).level is cc.Level.FAIL
-    assert "offers Other" in cc.lines_result("Lines", {"Other": "X"}, required=True, line_type=None).text
+    assert check_nav.lines_result("Lines", {}, required=False, line_type=None).level is rep.Level.WARN
+    assert (
+        check_nav.lines_result("Lines", {"Other": "X"}, required=True, line_type=None).level is rep.Level.FAIL
+    )
+    assert (
+        "offers Other" in check_nav.lines_result("Lines", {"Other": "X"}, required=True, line_type=None).text
+    )
 
 
 def test_rate_limit_and_queue_verdicts() -> None:
-    assert cc.rate_limit_result(40, 39, 60).level is cc.Level.OK
-    assert cc.rate_limit_result(40, 2, 60).level is cc.Level.WARN
-    assert cc.rate_limit_result(None, None, None).level is cc.Level.WARN
-    assert cc.queue_result({"no_order_yet": 4}).level is cc.Level.OK
-    failed = cc.queue_result({"failed": 2, "written": 9})
-    assert failed.level is cc.Level.WARN
+    assert check_shipstation.rate_limit_result(40, 39, 60).level is rep.Level.OK
+    assert check_shipstation.rate_limit_result(40, 2, 60).level is rep.Level.WARN
+    assert check_shipstation.rate_limit_result(None, None, None).level is rep.Level.WARN
+    assert check_ledger.queue_result({"no_order_yet": 4}).level is rep.Level.OK
+    failed = check_ledger.queue_result({"failed": 2, "written": 9})
+    assert failed.level is rep.Level.WARN
     assert failed.message == "queued records: no_order_yet 0, needs_attention 0, failed 2"
 
 
@@ -406,7 +415,7 @@ def test_token_failures_name_the_setting() -> None:
     from shipnav_dagster.nav.errors import NavAuthError, NavUnavailableError
 
     def setting(code: str, status: int = 400) -> str:
-        return cc.token_failure(NavAuthError(status, code, "AADSTS700016: nope")).text
+        return check_nav.token_failure(NavAuthError(status, code, "AADSTS700016: nope")).text
 
     assert "rejected NAV_CLIENT_ID (unauthorized_client, AADSTS700016, HTTP 400)" in setting(
         "unauthorized_client"
@@ -415,16 +424,16 @@ def test_token_failures_name_the_setting() -> None:
     assert "rejected NAV_TOKEN_URL" in setting("invalid_tenant")
     assert "rejected NAV_TOKEN_URL" in setting("HTTP404", 404)
     assert "NAV_TOKEN_URL, NAV_CLIENT_ID, NAV_CLIENT_SECRET and NAV_SCOPE" in setting("odd_error")
-    down = cc.token_failure(NavUnavailableError(0, "TokenEndpointUnreachable", "x"))
+    down = check_nav.token_failure(NavUnavailableError(0, "TokenEndpointUnreachable", "x"))
     assert "unreachable" in down.text and "NAV_TOKEN_URL" in down.text
 
 
 def test_report_format_and_redaction() -> None:
-    report = cc.Report(
-        [cc.ok("A", "fine"), cc.warn("B", "hmm", "do this"), cc.fail("C", "token s3cr3t-value leaked")],
+    report = rep.Report(
+        [rep.ok("A", "fine"), rep.warn("B", "hmm", "do this"), rep.fail("C", "token s3cr3t-value leaked")],
         secrets=["s3cr3t-value"],
     )
-    text = cc.format_report(report)
+    text = rep.format_report(report)
     assert text.splitlines() == [
         "OK   A: fine",
         "WARN B: hmm: do this",
@@ -432,16 +441,16 @@ def test_report_format_and_redaction() -> None:
         "shipnav check: 1 OK, 1 WARN, 1 FAIL; fix the FAIL lines above and run it again",
     ]
     assert report.exit_code == 1
-    assert cc.Report([cc.warn("B", "hmm")]).exit_code == 0
-    assert cc.safe_url("https://u:p@host:7048/x/ODataV4?k=v") == "https://host:7048/x/ODataV4"
+    assert rep.Report([rep.warn("B", "hmm")]).exit_code == 0
+    assert rep.safe_url("https://u:p@host:7048/x/ODataV4?k=v") == "https://host:7048/x/ODataV4"
 
 
 def test_a_surprise_is_a_fail_line_not_a_traceback() -> None:
-    def broken() -> list[cc.CheckResult]:
+    def broken() -> list[rep.CheckResult]:
         raise ValueError("storeId: not an integer")
 
     [result] = cc._guarded("ShipStation", broken)
-    assert result.level is cc.Level.FAIL
+    assert result.level is rep.Level.FAIL
     assert result.text == "unexpected error: ValueError: storeId: not an integer"
 
 
@@ -453,7 +462,7 @@ def test_stored_secrets_are_used_and_never_printed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Secrets kept encrypted in the ledger (`shipnav secrets set`) reach the check via load_settings."""
-    from shipnav_dagster.secrets import SecretStore, generate_key
+    from shipnav_dagster.ledger.secret_store import SecretStore, generate_key
 
     env = configure(monkeypatch, sandbox, tmp_path)
     key = generate_key()

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipnav_dagster.cli import build_parser, env_quote, format_env, main
+from shipnav_dagster.cli import main, parse
+from shipnav_dagster.cli.common import env_quote, format_env
 
 TRICKY = {
     "PLAIN": "sandbox-api-key",
@@ -32,27 +33,27 @@ TRICKY = {
 
 
 def test_sandbox_defaults() -> None:
-    args = build_parser().parse_args(["sandbox"])
-    assert (args.host, args.shipstation_port, args.nav_port) == ("127.0.0.1", 0, 0)
-    assert (args.seed, args.orders, args.latency_ms, args.nav_auth) == (7, 300, 0.0, "oauth2")
-    assert (args.tracking_max_length, args.rate_limit) == (30, 40)
+    _, args = parse(["sandbox"])
+    assert (args["host"], args["shipstation_port"], args["nav_port"]) == ("127.0.0.1", 0, 0)
+    assert (args["seed"], args["orders"], args["latency_ms"], args["nav_auth"]) == (7, 300, 0.0, "oauth2")
+    assert (args["tracking_max_length"], args["rate_limit"]) == (30, 40)
 
 
 def test_sandbox_options() -> None:
-    args = build_parser().parse_args(
+    _, args = parse(
         shlex.split(
             "sandbox --host 0.0.0.0 --shipstation-port 8801 --nav-port 8802 --seed 3 --orders 50 "
             "--latency-ms 25 --nav-auth basic --tracking-max-length 50 --rate-limit 0"
         )
     )
-    assert (args.host, args.shipstation_port, args.nav_port, args.seed, args.orders) == (
+    assert (args["host"], args["shipstation_port"], args["nav_port"], args["seed"], args["orders"]) == (
         "0.0.0.0",
         8801,
         8802,
         3,
         50,
     )
-    assert (args.latency_ms, args.nav_auth, args.tracking_max_length, args.rate_limit) == (
+    assert (args["latency_ms"], args["nav_auth"], args["tracking_max_length"], args["rate_limit"]) == (
         25.0,
         "basic",
         50,
@@ -76,7 +77,7 @@ def test_bad_arguments_exit_with_usage(argv: list[str], capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
-    assert "usage: shipnav" in capsys.readouterr().err
+    assert "Usage: shipnav" in capsys.readouterr().err
 
 
 def test_env_lines_round_trip_through_the_shell() -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from shipnav_dagster.definitions import defs
 from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.sandbox import scenario as sc
@@ -122,13 +123,13 @@ def test_shipment_before_order_is_queued_then_written_by_the_retry_sensor(harnes
     replayed = replay_run(harness.instance, config["ops"]["replay_records"]["config"])
     assert replayed.success
     assert world.nav.sales_orders["SO-300001"]["Package_Tracking_No"] == label["trackingNumber"]
-    history = [e["kind"] for e in harness.ledger.history(key)]
+    history = [e["kind"] for e in reports.history(harness.ledger, key)]
     assert (
         history.index("match_no_order_yet")
         < history.index("match_matched")
         < history.index("outcome_written")
     )
-    runs = {e["run_id"] for e in harness.ledger.history(key)}
+    runs = {e["run_id"] for e in reports.history(harness.ledger, key)}
     assert {first.run_id, replayed.run_id} <= runs
     # The next tick carries the next attempt number (Dagster never reuses a run key).
     assert sensor_result("shipnav_unmatched_retry_sensor", harness.instance, cursor="1").run_requests == []

@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from shipnav_dagster import secrets as store
 from shipnav_dagster.cli import main
 from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger import secret_store as store
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.ledger import reports
 from shipnav_dagster.sync.match import match_open_records
 from shipnav_dagster.sync.poll import poll_shipstation
 from shipnav_dagster.sync.write import write_back
@@ -195,7 +196,7 @@ def nav_tracking_writeback(
             "nav_requests": dg.MetadataValue.json(
                 {"GET": shipnav.nav.stats.get, "PATCH": shipnav.nav.stats.patch}
             ),
-            "ledger_status": dg.MetadataValue.json(shipnav.ledger.status_counts()),
+            "ledger_status": dg.MetadataValue.json(reports.status_counts(shipnav.ledger)),
             "sample": _table(
                 [
                     {"nav_order": r.nav_order_no, "outcome": r.outcome, "reason": r.reason}

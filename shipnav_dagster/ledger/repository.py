@@ -651,23 +651,6 @@ class Ledger:
                 for order_id, n in conn.execute(stmt).all()
             ]
 
-    # Reading for operators -------------------------------------------------------------------
-
-    def status_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return dict(
-                conn.execute(
-                    sa.select(t.records.c.status, sa.func.count()).group_by(t.records.c.status)
-                ).all()
-            )
-
-    def history(self, record_key: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.events).where(t.events.c.record_key == record_key).order_by(t.events.c.id)
-            ).mappings()
-            return [dict(r) for r in rows]
-
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)

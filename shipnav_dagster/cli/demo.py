@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-import sqlalchemy as sa
+import click
 
-from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger import reports
+from shipnav_dagster.ledger.repository import Ledger
 
 DEMO_INSTANCE_YAML = """\
 # Written by `shipnav demo`: a throwaway local instance (SQLite under this folder).
@@ -60,6 +61,22 @@ def prepare_home(home: Path) -> Path:
     return home
 
 
+@click.command(
+    "demo",
+    help="Start the sandbox in-process, run shipnav_sync_job twice on a local SQLite Dagster "
+    "instance (the second run shows nothing is written twice) and print what was written, already "
+    "correct, queued, ambiguous or parked, and why.",
+    short_help="the embedded default: sandbox + local Dagster instance + a full sync, then a summary",
+)
+@click.option("--home", default=".shipnav/demo", show_default=True, help="instance folder, recreated")
+@click.option("--seed", type=int, default=7, show_default=True, help="seed of the generated shop")
+@click.option(
+    "--orders", type=click.IntRange(min=0), default=300, show_default=True, help="ShipStation orders"
+)
+def demo(home: str, seed: int, orders: int) -> int:
+    return run_demo(Path(home), seed=seed, orders=orders)
+
+
 def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.stdout) -> int:
     import dagster as dg
 
@@ -103,27 +120,17 @@ def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.
 
 
 def _print_summary(out: TextIO, ledger_url: str) -> None:
-    engine = sa.create_engine(ledger_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                t.records.c.status,
-                t.records.c.record_key,
-                t.records.c.nav_order_no,
-                t.records.c.tracking_number,
-                t.records.c.status_reason,
-            ).order_by(t.records.c.record_key)
-        ).all()
-    engine.dispose()
-    by_status: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_status.setdefault(row[0], []).append(row)
+    ledger = Ledger(ledger_url)
+    try:
+        by_status = reports.records_by_status(ledger)
+    finally:
+        ledger.dispose()
     out.write(f"\n{'outcome':<42} {'records':>7}\n{'-' * 50}\n")
     for status, label in OUTCOME_ORDER:
         if status in by_status:
             out.write(f"{label:<42} {len(by_status[status]):>7}\n")
     for status, label in OUTCOME_ORDER:
-        for key, nav_no, tracking, reason in [r[1:] for r in by_status.get(status, [])[:3]]:
+        for key, nav_no, tracking, reason in by_status.get(status, [])[:3]:
             where = f" -> NAV {nav_no}" if nav_no else ""
             out.write(f"\n[{label}] {key}{where} (tracking {tracking or '-'})\n    {reason}")
     out.write("\n")

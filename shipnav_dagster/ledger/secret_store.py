@@ -10,17 +10,16 @@ Each ciphertext also carries the name it was stored under, so a row copied onto 
 wrong system. Every message names the secret and never carries its value or the key.
 
 This module imports no shipnav settings (``settings.py`` imports it), only the ledger schema.
+The ``shipnav secrets`` commands that use it are in ``shipnav_dagster.cli.secrets``.
 """
 
-import argparse
-import getpass
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
@@ -291,7 +290,7 @@ def _read_rows(store: SecretStore, names: Sequence[str]) -> dict[str, str]:
         if not exc.connection_invalidated and _table_missing(store):
             return {}
         raise SecretStoreUnavailable(
-            f"the secrets stored in the ledger could not be read ({_describe(exc)})"
+            f"the secrets stored in the ledger could not be read ({describe_db_error(exc)})"
         ) from None
 
 
@@ -302,181 +301,7 @@ def _table_missing(store: SecretStore) -> bool:
         return False
 
 
-def _describe(exc: sa.exc.DBAPIError) -> str:
+def describe_db_error(exc: sa.exc.DBAPIError) -> str:
     """The driver's first line, without any connection URL (which may hold a password)."""
     text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
     return f"{type(exc.orig).__name__}: {text[:200]}" if text else type(exc.orig).__name__
-
-
-# --------------------------------------------------------------------------------------------
-# The `shipnav secrets` commands (cli.py parses the arguments, run_command does the rest)
-# --------------------------------------------------------------------------------------------
-
-
-class SettingsLike(Protocol):
-    """What the commands read from ``Settings`` (not imported here: settings.py imports us)."""
-
-    @property
-    def database_url(self) -> str: ...
-
-
-def run_command(
-    args: argparse.Namespace,
-    read_settings: Callable[[], SettingsLike],
-    stdin: TextIO,
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    """One ``shipnav secrets`` subcommand: 0 done, 1 failed, 2 refused (name, value, key)."""
-    command = args.secrets_command
-    try:
-        if command == "generate-key":
-            print(generate_key(), file=out)
-            return 0
-        settings = read_settings()
-        key = _key_of(settings)
-        url = settings.database_url
-        if command == "set":
-            return command_set(args.name, url, key, _from_environment(settings), stdin, out)
-        if command == "list":
-            return command_list(url, _from_environment(settings), out)
-        if command == "delete":
-            return command_delete(args.name, url, out)
-        if command == "rotate-key":
-            return command_rotate(url, key, read_new_key(args.new_key_file, stdin), out)
-        raise SecretUsageError(f"unknown command {command!r}")
-    except SecretUsageError as exc:
-        print(f"shipnav secrets {command}: {exc}", file=err)
-        return 2
-    except (SecretStoreError, ValueError, OSError) as exc:
-        # ValueError covers SettingsError (invalid settings), OSError an unreadable key file.
-        print(f"shipnav secrets {command}: {exc}", file=err)
-        return 1
-    except sa.exc.DBAPIError as exc:
-        print(f"shipnav secrets {command}: the ledger could not be reached ({_describe(exc)})", file=err)
-        return 1
-
-
-def _key_of(settings: SettingsLike) -> str | None:
-    value = getattr(settings, "shipnav_secret_key", None)
-    text = value.get_secret_value() if value is not None else ""
-    return text.strip() or None
-
-
-def _from_environment(settings: SettingsLike) -> frozenset[str]:
-    """Storable names the environment (or ``.env``) sets; those win over a stored value."""
-    return frozenset(name for name in STORABLE if _is_set(getattr(settings, name.lower(), None)))
-
-
-def _is_set(value: object) -> bool:
-    text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-    return text not in (None, "")
-
-
-def read_value(name: str, stdin: TextIO) -> str:
-    """The value to store: prompted without echo on a terminal, else all of standard input.
-
-    Exactly one trailing newline is removed (``echo`` and here-strings add one); anything else,
-    leading or trailing spaces included, is part of the value.
-    """
-    if stdin.isatty():
-        return getpass.getpass(f"{name} (input hidden): ")
-    value = stdin.read()
-    for newline in ("\r\n", "\n"):
-        if value.endswith(newline):
-            return value[: -len(newline)]
-    return value
-
-
-def read_new_key(path: str | None, stdin: TextIO) -> str:
-    if path is not None:
-        return Path(path).read_text(encoding="ascii")
-    if stdin.isatty():
-        return getpass.getpass(f"new {KEY_VARIABLE} (input hidden): ")
-    return stdin.read()
-
-
-def command_set(
-    name: str, url: str, key: str | None, in_environment: frozenset[str], stdin: TextIO, out: TextIO
-) -> int:
-    name = secret_name(name)
-    key = _require_key(key)
-    fernet(key)  # a bad key is reported before the operator types the value
-    value = read_value(name, stdin)
-    if value == "":
-        raise SecretUsageError(f"refusing to store an empty {name}")
-    with SecretStore.open(url) as store:
-        created = store.ensure_table().put(name, value, key)
-    print(f"{'stored' if created else 'replaced'} {name} (encrypted with {KEY_VARIABLE})", file=out)
-    if name in in_environment:
-        print(f"note: {name} is also set in the environment, which wins over the stored value", file=out)
-    return 0
-
-
-def command_list(url: str, in_environment: frozenset[str], out: TextIO) -> int:
-    stored = _stored(url)
-    if not stored:
-        print("no secrets stored", file=out)
-        return 0
-    width = max(len(s.name) for s in stored)
-    print(f"{'NAME':<{width}}  {'CREATED (UTC)':<19}  UPDATED (UTC)", file=out)
-    for s in stored:
-        note = "  (overridden by the environment)" if s.name in in_environment else ""
-        print(f"{s.name:<{width}}  {_stamp(s.created_at)}  {_stamp(s.updated_at)}{note}", file=out)
-    return 0
-
-
-def command_delete(name: str, url: str, out: TextIO) -> int:
-    name = secret_name(name)
-    deleted = False
-    if not sqlite_file_missing(url):
-        with SecretStore.open(url) as store:
-            deleted = store.has_table() and store.delete(name)
-    if not deleted:
-        print(f"{name} is not stored", file=out)
-        return 1
-    print(f"deleted {name}", file=out)
-    return 0
-
-
-def command_rotate(url: str, key: str | None, new_key: str, out: TextIO) -> int:
-    old_key = _require_key(key)
-    new_key = new_key.strip()
-    if not new_key:
-        raise SecretUsageError(f"no new key given: {KEY_HINT}, then pass it on stdin or with --new-key-file")
-    if new_key == old_key:
-        raise SecretUsageError(f"the new key is the one in {KEY_VARIABLE} already; nothing to rotate")
-    fernet(new_key, what="the new key")
-    names: list[str] = []
-    if not sqlite_file_missing(url):
-        with SecretStore.open(url) as store:
-            names = store.rotate(old_key, new_key) if store.has_table() else []
-    print(
-        f"re-encrypted {len(names)} stored secret(s) under the new key: {', '.join(names) or '-'}", file=out
-    )
-    print(
-        f"Now set {KEY_VARIABLE} to the new key everywhere shipnav runs (the Dagster code location, the "
-        "daemon, the webhook receiver, your shell); the old key no longer decrypts the store.",
-        file=out,
-    )
-    return 0
-
-
-def _require_key(key: str | None) -> str:
-    if not key:
-        raise SecretUsageError(
-            f"{KEY_VARIABLE} is not set: {KEY_HINT}, keep it safe, and set it in the environment of "
-            "every shipnav process"
-        )
-    return key
-
-
-def _stored(url: str) -> list[StoredSecret]:
-    if sqlite_file_missing(url):
-        return []
-    with SecretStore.open(url) as store:
-        return store.entries() if store.has_table() else []
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

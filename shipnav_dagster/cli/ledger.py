@@ -1,54 +1,80 @@
-"""Reading the ledger for people: `shipnav ledger` and `shipnav ledger show ID`."""
+"""``shipnav ledger`` and ``shipnav ledger show ID``: the record-level audit trail, for people."""
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TextIO
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
 
-import sqlalchemy as sa
+import click
 
+from shipnav_dagster.cli.common import CommandError, settings
 from shipnav_dagster.core.model import record_key_of
-from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger.repository import Ledger, as_utc
+
+
+def open_ledger() -> Ledger:
+    return Ledger(settings().database_url).create_all()
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date or datetime: {value}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.group(
+    "ledger",
+    invoke_without_command=True,
+    help="The record-level audit trail: what was seen, decided and written, and why.",
+    short_help="list ledger records (or `ledger show ID` for one record's full history)",
+)
+@click.option("--status", help="only records with this status (e.g. no_order_yet, parked)")
+@click.option("--since", help="only records updated since (ISO date or datetime, UTC)")
+@click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True)
+@click.pass_context
+def ledger(ctx: click.Context, status: str | None, since: str | None, limit: int) -> int:
+    if ctx.invoked_subcommand is not None:
+        return 0
+    list_records(open_ledger(), sys.stdout, status=status, since=_timestamp(since), limit=limit or 200)
+    return 0
+
+
+@ledger.command("show", help="A record's whole history with Dagster run ids.")
+@click.argument("record")
+def show(record: str) -> int:
+    try:
+        key = record_key_of(record)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    return 0 if show_record(open_ledger(), key, sys.stdout) else 1
 
 
 def list_records(
     ledger: Ledger, out: TextIO, *, status: str | None = None, since: datetime | None = None, limit: int = 200
 ) -> int:
-    stmt = sa.select(
-        t.records.c.record_key,
-        t.records.c.status,
-        t.records.c.order_number,
-        t.records.c.nav_order_no,
-        t.records.c.tracking_number,
-        t.records.c.updated_at,
-        t.records.c.status_reason,
-    ).order_by(t.records.c.updated_at.desc(), t.records.c.record_key)
-    if status:
-        stmt = stmt.where(t.records.c.status == status)
-    if since:
-        stmt = stmt.where(t.records.c.updated_at >= since)
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(stmt.limit(limit)).all()
-    counts = ledger.status_counts()
+    rows = reports.record_lines(ledger, status=status, since=since, limit=limit)
+    counts = reports.status_counts(ledger)
     out.write(
         "records by status: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none") + "\n\n"
     )
-    header = f"{'record':<24} {'status':<16} {'SS order':<16} {'NAV order':<12} {'tracking':<24} reason\n"
-    out.write(header)
-    for key, st, order_no, nav_no, tracking, _updated, reason in rows:
+    out.write(f"{'record':<24} {'status':<16} {'SS order':<16} {'NAV order':<12} {'tracking':<24} reason\n")
+    for r in rows:
         out.write(
-            f"{key:<24} {st:<16} {order_no or '-':<16} {nav_no or '-':<12} {tracking or '-':<24} "
-            f"{(reason or '').replace(chr(10), ' ')[:160]}\n"
+            f"{r.record_key:<24} {r.status:<16} {r.order_number or '-':<16} {r.nav_order_no or '-':<12} "
+            f"{r.tracking_number or '-':<24} {(r.reason or '').replace(chr(10), ' ')[:160]}\n"
         )
     if len(rows) == limit:
         out.write(f"... first {limit} shown; narrow with --status or --since\n")
     return len(rows)
 
 
-def show_record(ledger: Ledger, identifier: str, out: TextIO) -> bool:
+def show_record(ledger: Ledger, key: str, out: TextIO) -> bool:
     """A record's whole history: seen, decided, written, failed; each with its Dagster run id."""
-    key = record_key_of(identifier)
     rows = ledger.record_rows([key])
     if key not in rows:
         out.write(f"{key}: not in the ledger\n")
@@ -64,14 +90,14 @@ def show_record(ledger: Ledger, identifier: str, out: TextIO) -> bool:
         f"  NAV order {row['nav_order_no'] or '-'} (tier {row['match_tier'] or '-'}), "
         f"attempts {row['attempts']}, next attempt {_when(row['next_attempt_at'])}\n\nhistory:\n"
     )
-    for event in ledger.history(key):
+    for event in reports.history(ledger, key):
         out.write(
             f"  {_when(event['at'])}  {event['kind']:<24} run {event['run_id'] or '-'}\n"
             f"      {event['message']}\n"
         )
         if event["detail"]:
             out.write(f"      {_detail(event['detail'])}\n")
-    changes = _changes_for(ledger, key, row["nav_order_no"])
+    changes = reports.changes_for(ledger, key, row["nav_order_no"])
     if changes:
         out.write("\nNAV changes for its order:\n")
         for c in changes:
@@ -83,15 +109,6 @@ def show_record(ledger: Ledger, identifier: str, out: TextIO) -> bool:
                 + "\n"
             )
     return True
-
-
-def _changes_for(ledger: Ledger, key: str, nav_order_no: str | None) -> Sequence[dict[str, Any]]:
-    stmt = sa.select(t.changes).order_by(t.changes.c.id)
-    stmt = stmt.where(t.changes.c.record_keys.contains(f'"{key}"'))
-    if nav_order_no:
-        stmt = stmt.where(t.changes.c.nav_order_no == nav_order_no)
-    with ledger.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
 def _when(value: datetime | None) -> str:

@@ -1,9 +1,27 @@
 """`shipnav replay`: one run of shipnav_replay_job on the operator's Dagster instance."""
 
-import sys
 from collections.abc import Sequence
 
+import click
+
+from shipnav_dagster.cli.common import CommandError
 from shipnav_dagster.core.model import record_key_of
+
+
+@click.command(
+    "replay",
+    help="Replays records through the same match and write-back as the sync, as a run of "
+    "shipnav_replay_job on the Dagster instance of DAGSTER_HOME (so it shows in the UI).",
+    short_help="run shipnav_replay_job for the given records, or for every due queued record",
+)
+@click.argument("records", nargs=-1)
+@click.option("--all-due", is_flag=True, help="every queued record whose retry is due")
+@click.option("--dry-run", is_flag=True, help="decide and record, write nothing")
+@click.option("--inbox", is_flag=True, help="first fetch waiting webhook notifications")
+def replay(records: tuple[str, ...], all_due: bool, dry_run: bool, inbox: bool) -> int:
+    if not (records or all_due or inbox):
+        raise CommandError("name records, or pass --all-due / --inbox")
+    return launch_replay(records, all_due=all_due, dry_run=dry_run, from_inbox=inbox)
 
 
 def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_inbox: bool) -> int:
@@ -14,8 +32,7 @@ def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_
     try:
         keys = [record_key_of(r) for r in records]
     except ValueError as exc:
-        print(f"shipnav replay: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc)) from None
     config = {"shipment_ids": keys, "all_due": all_due, "dry_run": dry_run, "from_inbox": from_inbox}
     job = defs.resolve_job_def("shipnav_replay_job")
     # DAGSTER_HOME's instance when set (the run appears in the UI), else a throwaway one.

@@ -1,0 +1,57 @@
+"""``shipnav check`` for the ledger: reachable, tables ready, and what is queued."""
+
+from collections.abc import Mapping
+
+from shipnav_dagster.cli.check.report import QUEUE_STATUSES, CheckResult, _one_line, fail, ok, warn
+from shipnav_dagster.settings import Settings
+
+
+def safe_database_url(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show its scheme only, it may hold a password
+        return url.split(":", 1)[0] + ":…"
+
+
+def check_ledger(settings: Settings) -> list[CheckResult]:
+    from shipnav_dagster.ledger import reports
+    from shipnav_dagster.ledger.repository import Ledger
+
+    try:
+        url = settings.database_url
+    except OSError as exc:  # the default SQLite folder could not be created
+        return [
+            fail("Ledger", f"no ledger folder: {exc.strerror}", "set SHIPNAV_DATABASE_URL or DAGSTER_HOME")
+        ]
+    shown = safe_database_url(url)
+    ledger = None
+    try:
+        ledger = Ledger(url).create_all()
+        counts = reports.status_counts(ledger)
+    except Exception as exc:  # any driver, URL or server failure means "not usable"; all are reported
+        first = _one_line(str(exc).splitlines()[0] if str(exc) else "", 200)
+        return [
+            fail(
+                "Ledger",
+                f"{shown} not usable ({type(exc).__name__}: {first})",
+                "check SHIPNAV_DATABASE_URL and that the database accepts connections",
+            )
+        ]
+    finally:
+        if ledger is not None:
+            ledger.dispose()
+    return [ok("Ledger", f"{shown} reachable, tables ready"), queue_result(counts)]
+
+
+def queue_result(counts: Mapping[str, int]) -> CheckResult:
+    text = "queued records: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in QUEUE_STATUSES)
+    if counts.get("needs_attention", 0) or counts.get("failed", 0):
+        return warn(
+            "Ledger",
+            text,
+            "see `shipnav ledger --status needs_attention` / `--status failed`, "
+            "then `shipnav replay --all-due`",
+        )
+    return ok("Ledger", text)
