@@ -352,7 +352,6 @@ def decided_orders(ledger_url: str, run_id: str) -> int:
     one NAV order its records can match, i.e. one lookup value (the floor's candidates)."""
     import sqlalchemy as sa
 
-    from shipnav_dagster.ledger import reports
     from shipnav_dagster.ledger import schema as t
 
     engine = sa.create_engine(ledger_url)
@@ -372,6 +371,7 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
     """The job's three steps called directly, the way the assets call them (claim, match the
     claimed records, write the NAV orders they matched, release), with the job's own resource."""
     from shipnav_dagster.defs.resources import ShipnavResource
+    from shipnav_dagster.ledger import reports
     from shipnav_dagster.sync.match import match_open_records
     from shipnav_dagster.sync.poll import poll_shipstation
     from shipnav_dagster.sync.write import write_back

@@ -63,4 +63,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("shipnav: interrupted", err=True)
         return 130
     return result if isinstance(result, int) else 0
-
