@@ -162,6 +162,41 @@ def test_posted_shipments_get_their_label() -> None:
     assert "Package_Tracking_No" not in by_key.get("PS-1", {})
 
 
+def test_header_and_posted_shipment_follow_one_agent_rule() -> None:
+    """An unmapped service is left alone and recorded as a skip on the header and the posted
+    shipment alike; a refused agent code leaves both agents alone, tracking is still written."""
+    posted = [NavPostedShipment(no="PS-1", order_no="SO-1", posting_date=date(2026, 11, 20), etag="e1")]
+    plan = plan_order(
+        order(), [lbl(1, "1ZFIRST", service="ups_weird")], MAPPING, tracking_max_length=30, posted=posted
+    )
+    service_skips = {s.entity for s in plan.skips if s.field == "Shipping_Agent_Service_Code"}
+    assert service_skips == {"SalesOrder", "PostedSalesShipment"}
+    assert {p.entity: p.changes.get("Shipping_Agent_Code") for p in plan.patches} == {
+        "SalesOrder": "UPS",
+        "PostedSalesShipment": "UPS",
+    }
+
+    refused = plan_order(
+        order(),
+        [lbl(1, "1ZFIRST")],
+        MAPPING,
+        tracking_max_length=30,
+        posted=posted,
+        agent_refused="NAV said no",
+    )
+    assert all("Shipping_Agent_Code" not in p.changes for p in refused.patches)
+    assert {p.entity for p in refused.patches if p.changes.get("Package_Tracking_No") == "1ZFIRST"} == {
+        "SalesOrder",
+        "PostedSalesShipment",
+    }
+    assert {
+        s.entity for s in refused.skips if s.field == "Shipping_Agent_Code" and s.reason == "NAV said no"
+    } == {
+        "SalesOrder",
+        "PostedSalesShipment",
+    }
+
+
 def test_line_quantities_never_above_outstanding() -> None:
     lines = [
         NavSalesLine(line_no=10000, no="SKU-1", quantity=5, quantity_shipped=3, qty_to_ship=2, etag="l1"),

@@ -372,7 +372,7 @@ def test_retry_sensor_on_postgres(pg_harness: SyncHarness) -> None:
 
 
 def test_claims_are_exclusive_on_postgres(pg_schema_url: str) -> None:
-    from shipnav_dagster.ledger.repository import Outcome
+    from shipnav_dagster.core.outcomes import Outcome
 
     ledger = Ledger(pg_schema_url).create_all()
     payloads = [

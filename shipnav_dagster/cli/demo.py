@@ -10,6 +10,7 @@ from typing import TextIO
 
 import click
 
+from shipnav_dagster.core.model import RecordStatus
 from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger.repository import Ledger
 
@@ -23,17 +24,17 @@ telemetry:
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 OUTCOME_ORDER = [
-    ("written", "written to NAV"),
-    ("already_correct", "already correct in NAV"),
-    ("no_order_yet", "queued: NAV order not there yet"),
-    ("needs_attention", "queued, needs attention"),
-    ("ambiguous", "ambiguous: not written"),
-    ("parked", "parked: NAV cannot take the value"),
-    ("failed", "failed: queued for retry"),
-    ("voided", "voided label"),
-    ("ignored", "ignored (return label / no tracking)"),
-    ("invalid", "invalid: nothing to match on"),
-    ("matched_pending", "matched, not written (dry run)"),
+    (RecordStatus.WRITTEN, "written to NAV"),
+    (RecordStatus.ALREADY_CORRECT, "already correct in NAV"),
+    (RecordStatus.NO_ORDER_YET, "queued: NAV order not there yet"),
+    (RecordStatus.NEEDS_ATTENTION, "queued, needs attention"),
+    (RecordStatus.AMBIGUOUS, "ambiguous: not written"),
+    (RecordStatus.PARKED, "parked: NAV cannot take the value"),
+    (RecordStatus.FAILED, "failed: queued for retry"),
+    (RecordStatus.VOIDED, "voided label"),
+    (RecordStatus.IGNORED, "ignored (return label / no tracking)"),
+    (RecordStatus.INVALID, "invalid: nothing to match on"),
+    (RecordStatus.MATCHED_PENDING, "matched, not written (dry run)"),
 ]
 
 

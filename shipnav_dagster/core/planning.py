@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from shipnav_dagster.core.carriers import CarrierMapping
+from shipnav_dagster.core.carriers import AgentChoice, CarrierMapping
 from shipnav_dagster.core.model import NavOrder, NavPostedShipment, NavSalesLine, ShipRecord
 
 Entity = Literal["SalesOrder", "PostedSalesShipment", "SalesLine"]
@@ -85,18 +85,21 @@ def plan_order(
     posted: Sequence[NavPostedShipment] = (),
     lines: Sequence[NavSalesLine] | None = None,
     write_line_quantities: bool = False,
+    agent_refused: str | None = None,
 ) -> OrderPlan:
+    """``agent_refused``: why NAV refused the mapped Shipping Agent code (the plan then writes
+    tracking and dates only, and records the skip with this reason)."""
     plan = OrderPlan(nav_order_no=order.no)
     labels = active_labels(records)
     voided_numbers = {_tracking(r) for r in records if r.voided and _tracking(r)}
     plan.shipped_by_sku = shipped_quantities(labels)
     master = labels[0] if labels else None
     header_changes, header_before = _plan_header(
-        plan, order, master, voided_numbers, mapping, tracking_max_length
+        plan, order, master, voided_numbers, mapping, tracking_max_length, agent_refused
     )
     if header_changes:
         plan.patches.append(EntityPatch("SalesOrder", order.no, order.etag, header_changes, header_before))
-    _plan_posted(plan, posted, labels, voided_numbers, mapping, tracking_max_length)
+    _plan_posted(plan, posted, labels, voided_numbers, mapping, tracking_max_length, agent_refused)
     if write_line_quantities and lines is not None and any(r.items for r in labels):
         _plan_lines(plan, order.no, lines)
     return plan
@@ -109,6 +112,7 @@ def _plan_header(
     voided_numbers: set[str],
     mapping: CarrierMapping,
     max_len: int,
+    agent_refused: str | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     changes: dict[str, Any] = {}
     before: dict[str, Any] = {}
@@ -136,25 +140,51 @@ def _plan_header(
         for name in HEADER_STATUS_LOCKED:
             plan.skips.append(Skip("SalesOrder", order.no, name, reason))
         return changes, before
-    choice = mapping.choose(master.carrier_code, master.service_code)
-    agent_changes = choice.agent is not None and choice.agent != order.shipping_agent_code
-    if choice.agent is None:
-        plan.skips.append(Skip("SalesOrder", order.no, "Shipping_Agent_Code", str(choice.agent_reason)))
-    elif agent_changes:
-        changes["Shipping_Agent_Code"] = choice.agent
-        before["Shipping_Agent_Code"] = order.shipping_agent_code
-    if choice.service is None:
-        plan.skips.append(
-            Skip("SalesOrder", order.no, "Shipping_Agent_Service_Code", str(choice.service_reason))
-        )
-    elif agent_changes or choice.service != order.shipping_agent_service_code:
-        # NAV's Shipping Agent Code trigger clears the service, so it is re-sent with the agent.
-        changes["Shipping_Agent_Service_Code"] = choice.service
-        before["Shipping_Agent_Service_Code"] = order.shipping_agent_service_code
+    _plan_agent(
+        plan,
+        "SalesOrder",
+        order.no,
+        _choice(mapping, master, agent_refused),
+        (order.shipping_agent_code, order.shipping_agent_service_code),
+        changes,
+        before,
+    )
     if master.ship_date is not None and master.ship_date != order.shipment_date:
         changes["Shipment_Date"] = master.ship_date.isoformat()
         before["Shipment_Date"] = _iso(order.shipment_date)
     return changes, before
+
+
+def _choice(mapping: CarrierMapping, label: ShipRecord, agent_refused: str | None) -> AgentChoice:
+    if agent_refused:
+        return AgentChoice(None, None, agent_refused, "no shipping agent")
+    return mapping.choose(label.carrier_code, label.service_code)
+
+
+def _plan_agent(
+    plan: OrderPlan,
+    entity: Entity,
+    key: str,
+    choice: AgentChoice,
+    current: tuple[str, str],
+    changes: dict[str, Any],
+    before: dict[str, Any],
+) -> None:
+    """Shipping agent and service of one entity (header or posted shipment), the same rule for both:
+    a code that is unmapped (or that NAV refused) is left as it is and the skip is recorded."""
+    agent, service = current
+    agent_changes = choice.agent is not None and choice.agent != agent
+    if choice.agent is None:
+        plan.skips.append(Skip(entity, key, "Shipping_Agent_Code", str(choice.agent_reason)))
+    elif agent_changes:
+        changes["Shipping_Agent_Code"] = choice.agent
+        before["Shipping_Agent_Code"] = agent
+    if choice.service is None:
+        plan.skips.append(Skip(entity, key, "Shipping_Agent_Service_Code", str(choice.service_reason)))
+    elif agent_changes or choice.service != service:
+        # NAV's Shipping Agent Code trigger clears the service, so it is re-sent with the agent.
+        changes["Shipping_Agent_Service_Code"] = choice.service
+        before["Shipping_Agent_Service_Code"] = service
 
 
 def _pair_posted(posted: Sequence[NavPostedShipment], labels: Sequence[ShipRecord]) -> dict[str, ShipRecord]:
@@ -181,6 +211,7 @@ def _plan_posted(
     voided_numbers: set[str],
     mapping: CarrierMapping,
     max_len: int,
+    agent_refused: str | None,
 ) -> None:
     pairs = _pair_posted(posted, labels)
     for p in posted:
@@ -201,19 +232,15 @@ def _plan_posted(
             elif current != tracking:
                 changes["Package_Tracking_No"] = tracking
                 before["Package_Tracking_No"] = current
-            choice = mapping.choose(label.carrier_code, label.service_code)
-            if choice.agent is None:
-                plan.skips.append(
-                    Skip("PostedSalesShipment", p.no, "Shipping_Agent_Code", str(choice.agent_reason))
-                )
-            elif choice.agent != p.shipping_agent_code:
-                changes["Shipping_Agent_Code"] = choice.agent
-                before["Shipping_Agent_Code"] = p.shipping_agent_code
-            if choice.service is not None and (
-                "Shipping_Agent_Code" in changes or choice.service != p.shipping_agent_service_code
-            ):
-                changes["Shipping_Agent_Service_Code"] = choice.service
-                before["Shipping_Agent_Service_Code"] = p.shipping_agent_service_code
+            _plan_agent(
+                plan,
+                "PostedSalesShipment",
+                p.no,
+                _choice(mapping, label, agent_refused),
+                (p.shipping_agent_code, p.shipping_agent_service_code),
+                changes,
+                before,
+            )
         if changes:
             plan.patches.append(EntityPatch("PostedSalesShipment", p.no, p.etag, changes, before))
 

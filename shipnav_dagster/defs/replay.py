@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from shipnav_dagster.core.model import record_key_of
+from shipnav_dagster.core.model import RecordStatus, record_key_of
 from shipnav_dagster.defs.jobs import WRITES_NAV_TAG
 from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.ledger import reports
@@ -52,7 +52,7 @@ def replay_records(context: dg.OpExecutionContext, config: ReplayConfig, shipnav
         context.log.warning(f"not in the ledger, nothing to replay: {', '.join(summary.unknown)}")
     decisions = summary.match.counts
     outcomes = summary.write.counts
-    attention = reports.status_counts(shipnav.ledger).get("needs_attention", 0)
+    attention = reports.status_counts(shipnav.ledger).get(RecordStatus.NEEDS_ATTENTION, 0)
     if attention:
         # Loud on purpose: these have waited longer than SHIPNAV_UNMATCHED_MAX_AGE_HOURS.
         context.log.warning(

@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shipnav_dagster.core.model import MatchDecision, OrderInfo, ShipRecord
+from shipnav_dagster.core.model import QUEUED_STATUSES, MatchDecision, OrderInfo, RecordStatus, ShipRecord
+from shipnav_dagster.core.outcomes import Outcome
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.shipstation.v1.parser import order_info_from_order, ship_record_from_payload
 
@@ -19,7 +20,6 @@ CHUNK = 500
 # Claims only spare two runs the same work (ETags keep even that safe), so a crashed run's rows
 # come back soon: before the next scheduled sync.
 CLAIM_TTL = timedelta(minutes=10)
-RETRYABLE = ("no_order_yet", "failed", "needs_attention")
 
 
 def utcnow() -> datetime:
@@ -45,15 +45,6 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff for queued records: 5 min, 10, 20 ... capped at 6 hours."""
     return min(timedelta(minutes=5) * (2 ** max(attempts - 1, 0)), timedelta(hours=6))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    record_key: str
-    status: str
-    reason: str
-    nav_order_no: str | None = None
-    retry: bool = False
 
 
 @dataclass
@@ -156,7 +147,7 @@ class Ledger:
                             "last_run_id",
                         )
                     }
-                    update["status"] = sa.literal("pending")
+                    update["status"] = sa.literal(RecordStatus.PENDING)
                     update["status_reason"] = sa.literal("changed in ShipStation")
                     update["next_attempt_at"] = sa.null()
                     stmt = stmt.on_conflict_do_update(
@@ -219,9 +210,13 @@ class Ledger:
                 res = conn.execute(
                     t.records.update()
                     .where(t.records.c.order_id.in_(chunk))
-                    .where(t.records.c.status.in_(("no_order_yet", "ambiguous", "invalid")))
+                    .where(
+                        t.records.c.status.in_(
+                            (RecordStatus.NO_ORDER_YET, RecordStatus.AMBIGUOUS, RecordStatus.INVALID)
+                        )
+                    )
                     .values(
-                        status="pending",
+                        status=RecordStatus.PENDING,
                         status_reason="ShipStation order edited",
                         next_attempt_at=None,
                         updated_at=utcnow(),
@@ -314,7 +309,7 @@ class Ledger:
                     conn.execute(
                         sa.select(t.records.c.record_key)
                         .where(t.records.c.nav_order_no.in_(chunk))
-                        .where(t.records.c.status == "matched_pending")
+                        .where(t.records.c.status == RecordStatus.MATCHED_PENDING)
                     ).scalars()
                 )
         return keys
@@ -345,7 +340,7 @@ class Ledger:
     def _due(self, now: datetime) -> sa.ColumnElement[bool]:
         """Queued records whose next attempt has come (served by ix_shipnav_records_due)."""
         return sa.and_(
-            t.records.c.status.in_(RETRYABLE),
+            t.records.c.status.in_(QUEUED_STATUSES),
             sa.or_(t.records.c.next_attempt_at.is_(None), t.records.c.next_attempt_at <= now),
         )
 
@@ -379,7 +374,12 @@ class Ledger:
         now = now or utcnow()
         conditions = []
         if work:
-            conditions.append(sa.or_(t.records.c.status.in_(("pending", "matched_pending")), self._due(now)))
+            conditions.append(
+                sa.or_(
+                    t.records.c.status.in_((RecordStatus.PENDING, RecordStatus.MATCHED_PENDING)),
+                    self._due(now),
+                )
+            )
         if due:
             conditions.append(self._due(now))
         claimed: list[str] = []
@@ -421,7 +421,7 @@ class Ledger:
                 conn.execute(
                     sa.select(t.records.c.nav_order_no)
                     .where(t.records.c.claimed_by_run == run_id)
-                    .where(t.records.c.status == "matched_pending")
+                    .where(t.records.c.status == RecordStatus.MATCHED_PENDING)
                     .where(t.records.c.nav_order_no.is_not(None))
                     .distinct()
                 ).scalars()
@@ -447,7 +447,11 @@ class Ledger:
                 rows = conn.execute(
                     sa.select(t.records.c.nav_order_no, t.records.c.source, t.records.c.payload)
                     .where(t.records.c.nav_order_no.in_(chunk))
-                    .where(t.records.c.status.notin_(("ambiguous", "invalid", "no_order_yet")))
+                    .where(
+                        t.records.c.status.notin_(
+                            (RecordStatus.AMBIGUOUS, RecordStatus.INVALID, RecordStatus.NO_ORDER_YET)
+                        )
+                    )
                 ).all()
                 for no, source, payload in rows:
                     grouped.setdefault(no, []).append(ship_record_from_payload(source, json.loads(payload)))
@@ -504,14 +508,14 @@ class Ledger:
                 }
                 values["claim"] = run_id if d.outcome == "matched" else None  # kept until written
                 if d.outcome == "matched":
-                    values.update(nav_order_no=d.nav_order_no, status="matched_pending")
-                elif d.outcome == "no_order_yet":
+                    values.update(nav_order_no=d.nav_order_no, status=RecordStatus.MATCHED_PENDING)
+                elif d.outcome == RecordStatus.NO_ORDER_YET:
                     attempts = values["attempts"] + 1
                     first_seen = as_utc(row.get("first_seen_at")) or now
                     age_hours = int((now - first_seen).total_seconds() // 3600)
                     old = now - first_seen > max_age
                     values.update(
-                        status="needs_attention" if old else "no_order_yet",
+                        status=RecordStatus.NEEDS_ATTENTION if old else RecordStatus.NO_ORDER_YET,
                         status_reason=(f"still no NAV order after {age_hours} h: " if old else "") + d.reason,
                         attempts=attempts,
                         next_attempt_at=now + retry_delay(attempts),
@@ -699,7 +703,7 @@ def _record_row(
         "seen_via": seen_via,
         "first_seen_at": now,
         "last_seen_at": now,
-        "status": "pending",
+        "status": RecordStatus.PENDING,
         "status_reason": "new",
         "attempts": 0,
         "updated_at": now,

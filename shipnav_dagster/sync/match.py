@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 
 from shipnav_dagster.core.matching import NavIndex, RecordKeys, match_record, record_keys
-from shipnav_dagster.core.model import MatchDecision, ShipRecord
-from shipnav_dagster.ledger.repository import Ledger, Outcome
+from shipnav_dagster.core.model import MatchDecision, RecordStatus, ShipRecord
+from shipnav_dagster.core.outcomes import Outcome
+from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.entities import SALES_ORDER_SELECT, nav_order
 from shipnav_dagster.nav.errors import NavError
@@ -121,7 +122,8 @@ def match_open_records(
             # NAV is down or refusing us: queue the batch for a retry, keep going, report it.
             reason = f"NAV lookup failed, queued for retry: {exc}"
             ledger.set_outcomes(
-                [Outcome(r.record_key, "failed", reason, retry=True) for r in records], run_id=run_id
+                [Outcome(r.record_key, RecordStatus.FAILED, reason, retry=True) for r in records],
+                run_id=run_id,
             )
             summary.failed += [r.record_key for r in records]
             summary.error = str(exc)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from shipnav_dagster.core.model import NavOrder, NavPostedShipment, ShipRecord
+from shipnav_dagster.core.model import NavOrder, NavPostedShipment, RecordStatus, ShipRecord
 from shipnav_dagster.core.planning import active_labels
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger.repository import Ledger
@@ -18,14 +18,14 @@ from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.entities import POSTED_SELECT, SALES_ORDER_SELECT, nav_order, posted_shipment
 
 EXPLAINED = (
-    "no_order_yet",
-    "needs_attention",
-    "ambiguous",
-    "parked",
-    "failed",
-    "invalid",
-    "ignored",
-    "voided",
+    RecordStatus.NO_ORDER_YET,
+    RecordStatus.NEEDS_ATTENTION,
+    RecordStatus.AMBIGUOUS,
+    RecordStatus.PARKED,
+    RecordStatus.FAILED,
+    RecordStatus.INVALID,
+    RecordStatus.IGNORED,
+    RecordStatus.VOIDED,
 )
 GRACE = timedelta(hours=1)  # a record seen in the last hour may simply not be processed yet
 
@@ -68,7 +68,7 @@ def reconcile(
     for key, status, reason, nav_no, first_seen in rows:
         if status in EXPLAINED and reason:
             explained += 1
-        elif status in ("written", "already_correct") and nav_no:
+        elif status in (RecordStatus.WRITTEN, RecordStatus.ALREADY_CORRECT) and nav_no:
             to_read.setdefault(nav_no, []).append(key)
         elif first_seen is not None and _aware(first_seen) > now - GRACE:
             explained += 1  # seen moments ago; the next sync decides it

@@ -10,8 +10,9 @@ import httpx
 
 from shipnav_dagster.core.carriers import CarrierMapping
 from shipnav_dagster.core.model import ShipRecord
+from shipnav_dagster.core.outcomes import OrderResult, change_rows, finished, record_outcomes
 from shipnav_dagster.core.planning import EntityPatch, OrderPlan, plan_order
-from shipnav_dagster.ledger.repository import Ledger, Outcome
+from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.entities import (
     LINE_SELECT,
@@ -24,6 +25,7 @@ from shipnav_dagster.nav.entities import (
 from shipnav_dagster.nav.errors import NavConflictError, NavError, NavNotFoundError, NavValidationError
 
 MAX_CONFLICT_ROUNDS = 3
+AGENT_REFUSED = "NAV refused the mapped Shipping Agent code (Internal_InvalidTableRelation)"
 ORDER_BATCH = 2000
 
 
@@ -35,19 +37,6 @@ class WriteOptions:
     dry_run: bool
     max_concurrency: int
     chunk: int
-
-
-@dataclass
-class OrderResult:
-    nav_order_no: str
-    outcome: str  # written | already_correct | dry_run | failed | parked
-    reason: str
-    plan: OrderPlan | None = None
-    applied: list[EntityPatch] = field(default_factory=list)
-    failed_patch: EntityPatch | None = None
-    error: str | None = None
-    retry: bool = False
-    skipped_agent: str | None = None  # set when NAV refused the agent/service code
 
 
 SAMPLE = 50
@@ -96,19 +85,15 @@ class OrderWriter:
         lines = None
         if self.options.write_line_quantities:
             lines = [sales_line(x) for x in self.nav.sales_lines(order.no, select=LINE_SELECT)]
-        mapping = self.options.mapping
-        if drop_agent:
-            mapping = CarrierMapping(
-                (), "NAV refused the mapped Shipping Agent code (Internal_InvalidTableRelation)"
-            )
         return plan_order(
             order,
             records,
-            mapping,
+            self.options.mapping,
             tracking_max_length=self.options.tracking_max_length,
             posted=[posted_shipment(p) for p in posted],
             lines=lines,
             write_line_quantities=self.options.write_line_quantities,
+            agent_refused=AGENT_REFUSED if drop_agent else None,
         )
 
     def _apply(self, patch: EntityPatch) -> None:
@@ -159,7 +144,7 @@ class OrderWriter:
                     self._apply(patch)
                     applied.append(patch)
                     in_flight = None
-                return _finished(no, plan, applied)
+                return finished(no, plan, applied)
             except NavConflictError:
                 fresh, posted = self._reread(no)
                 if fresh is None:
@@ -230,106 +215,6 @@ def _same(nav_value: Any, sent: Any) -> bool:
     return str(nav_value if nav_value is not None else "").strip() == str(sent).strip()
 
 
-def _finished(no: str, plan: OrderPlan, applied: list[EntityPatch]) -> OrderResult:
-    if plan.parked and not applied:
-        return OrderResult(no, "parked", "; ".join(plan.parked.values()), plan, applied)
-    if applied:
-        fields = ", ".join(f"{p.entity} {p.key}: {', '.join(p.changes)}" for p in applied)
-        return OrderResult(no, "written", f"wrote {fields}", plan, applied)
-    return OrderResult(
-        no, "already_correct", "NAV already holds these values; nothing written", plan, applied
-    )
-
-
-def record_outcomes(result: OrderResult, records: Sequence[ShipRecord], pending: set[str]) -> list[Outcome]:
-    """The status each of this order's open records ends with, and why."""
-    outcomes: dict[str, tuple[str, str]] = {}
-    plan = result.plan
-    master = plan.master_key if plan else None
-    skips = "; ".join(sorted({f"{s.field} not written: {s.reason}" for s in plan.skips})) if plan else ""
-    for r in records:
-        if r.record_key not in pending:
-            continue
-        if result.outcome == "failed":
-            outcomes[r.record_key] = ("failed", result.reason)
-        elif r.is_return:
-            outcomes[r.record_key] = ("ignored", "return label: not outbound tracking")
-        elif r.voided:
-            outcomes[r.record_key] = (
-                "voided",
-                f"label voided; NAV order {result.nav_order_no} follows the remaining labels",
-            )
-        elif not (r.tracking_number or "").strip():
-            outcomes[r.record_key] = ("ignored", "no tracking number on the record")
-        elif plan and r.record_key in plan.parked:
-            outcomes[r.record_key] = ("parked", plan.parked[r.record_key])
-        elif result.outcome == "dry_run":
-            outcomes[r.record_key] = ("matched_pending", "dry run: decided, nothing written")
-        elif result.outcome == "parked":
-            outcomes[r.record_key] = ("parked", result.reason)
-        else:
-            role = (
-                "master tracking"
-                if r.record_key == master
-                else (f"additional package; NAV holds the master {plan.master_tracking if plan else ''}")
-            )
-            reason = f"{role}: {result.reason}" + (f"; {skips}" if skips else "")
-            outcomes[r.record_key] = (result.outcome, reason)
-    return [
-        Outcome(key, status, reason, result.nav_order_no, retry=status == "failed")
-        for key, (status, reason) in outcomes.items()
-    ]
-
-
-def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict[str, Any]]:
-    """Ledger rows for every planned field change and skip of one order."""
-    plan = result.plan
-    keys = [r.record_key for r in records]
-    rows: list[dict[str, Any]] = []
-    applied = {id(p) for p in result.applied}
-    # Patches applied in an earlier conflict round are not in the final plan (NAV already held
-    # their values when it was made), but they were written and belong in the audit trail.
-    patches = list(result.applied) + [p for p in (plan.patches if plan else []) if id(p) not in applied]
-    for patch in patches:
-        if id(patch) in applied:
-            status = "applied"
-        elif result.outcome == "dry_run":
-            status = "dry_run"
-        elif result.outcome in ("failed", "parked"):
-            status = "failed"
-        else:
-            status = "planned"
-        for name, after in patch.changes.items():
-            rows.append(
-                {
-                    "nav_order_no": result.nav_order_no,
-                    "entity": patch.entity,
-                    "entity_key": patch.key,
-                    "field": name,
-                    "before": patch.before.get(name),
-                    "after": after,
-                    "status": status,
-                    "reason": result.error if status == "failed" else None,
-                    "record_keys": keys,
-                }
-            )
-    for skip in plan.skips if plan else []:
-        rows.append(
-            {
-                "nav_order_no": result.nav_order_no,
-                "entity": skip.entity,
-                "entity_key": skip.key,
-                "field": skip.field,
-                "before": None,
-                "after": None,
-                "status": "skipped",
-                "reason": skip.reason,
-                "record_keys": keys,
-            }
-        )
-    return rows
-
-
 def _write_task(
     writer: OrderWriter,
     no: str,
@@ -373,7 +258,7 @@ def write_back(
         with ThreadPoolExecutor(max_workers=options.max_concurrency) as pool:
             results = list(pool.map(lambda task: _write_task(writer, *task), tasks))
         changes: list[dict[str, Any]] = []
-        outcomes: list[Outcome] = []
+        outcomes = []
         for result in results:
             recs = records.get(result.nav_order_no, [])
             changes += change_rows(result, recs)

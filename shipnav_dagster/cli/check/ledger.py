@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 
 from shipnav_dagster.cli.check.report import QUEUE_STATUSES, CheckResult, _one_line, fail, ok, warn
+from shipnav_dagster.core.model import RecordStatus
 from shipnav_dagster.settings import Settings
 
 
@@ -47,7 +48,7 @@ def check_ledger(settings: Settings) -> list[CheckResult]:
 
 def queue_result(counts: Mapping[str, int]) -> CheckResult:
     text = "queued records: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in QUEUE_STATUSES)
-    if counts.get("needs_attention", 0) or counts.get("failed", 0):
+    if counts.get(RecordStatus.NEEDS_ATTENTION, 0) or counts.get(RecordStatus.FAILED, 0):
         return warn(
             "Ledger",
             text,

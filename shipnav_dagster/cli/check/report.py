@@ -11,13 +11,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
+from shipnav_dagster.core.model import RecordStatus
+
 # A check must answer quickly: one retry, short back-off, and no minute-long rate-limit waits.
 ATTEMPTS = 2
 BACKOFF_SECONDS = 0.2
 MAX_WAIT_SECONDS = 5.0
 MAX_TIMEOUT_SECONDS = 15.0
 STORES_LISTED = 10  # beyond this the line gets unreadable; the rest is counted
-QUEUE_STATUSES = ("no_order_yet", "needs_attention", "failed")
+QUEUE_STATUSES = (
+    RecordStatus.NO_ORDER_YET,
+    RecordStatus.NEEDS_ATTENTION,
+    RecordStatus.FAILED,
+)  # in print order
 SALES_ORDER_PAGE, POSTED_SHIPMENT_PAGE = 42, 130
 
 
