@@ -2,20 +2,22 @@
 
 import dagster as dg
 
-from shipnav_dagster.defs.assets import (
+from shipnav_dagster.defs.alerts import shipnav_run_failure_sensor
+from shipnav_dagster.defs.reconcile import (
+    nav_reconciliation,
+    shipnav_reconcile_job,
+    shipnav_reconcile_schedule,
+)
+from shipnav_dagster.defs.replay import shipnav_replay_job
+from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.defs.sensors import shipnav_unmatched_retry_sensor, shipnav_webhook_sensor
+from shipnav_dagster.defs.sync import (
+    build_sync_schedule,
     nav_sales_orders,
     nav_tracking_writeback,
     shipment_matches,
+    shipnav_sync_job,
     shipstation_shipments,
-)
-from shipnav_dagster.defs.checks import nav_reconciliation, shipnav_reconcile_job, shipnav_reconcile_schedule
-from shipnav_dagster.defs.jobs import build_sync_schedule, shipnav_sync_job
-from shipnav_dagster.defs.replay import shipnav_replay_job
-from shipnav_dagster.defs.resources import ShipnavResource
-from shipnav_dagster.defs.sensors import (
-    shipnav_run_failure_sensor,
-    shipnav_unmatched_retry_sensor,
-    shipnav_webhook_sensor,
 )
 
 defs = dg.Definitions(

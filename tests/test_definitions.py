@@ -17,7 +17,7 @@ def fresh_defs(monkeypatch: pytest.MonkeyPatch, **env: str) -> dg.Definitions:
     """Definitions built under ``env`` (the schedule reads SHIPNAV_SYNC_CRON when loaded)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    import shipnav_dagster.defs.jobs as jobs
+    import shipnav_dagster.defs.sync as jobs
 
     return dg.Definitions(jobs=[jobs.shipnav_sync_job], schedules=[jobs.build_sync_schedule()])
 

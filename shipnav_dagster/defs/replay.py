@@ -4,8 +4,8 @@ import dagster as dg
 from pydantic import Field
 
 from shipnav_dagster.core.model import RecordStatus, record_key_of
-from shipnav_dagster.defs.jobs import WRITES_NAV_TAG
 from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.defs.sync import WRITES_NAV_TAG
 from shipnav_dagster.ledger import reports
 from shipnav_dagster.sync.replay import drain_inbox, replay
 

@@ -1,13 +1,10 @@
 """Sensors are doorbells: one cheap indexed ledger query, never an API call; the run does the work."""
 
-import json
 import logging
 from collections.abc import Callable
 
 import dagster as dg
-import httpx
 
-from shipnav_dagster.defs.jobs import shipnav_sync_job
 from shipnav_dagster.defs.replay import ReplayConfig, shipnav_replay_job
 from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.ledger import inbox
@@ -108,29 +105,3 @@ def shipnav_webhook_sensor(context: dg.SensorEvaluationContext, shipnav: Shipnav
         config=ReplayConfig(from_inbox=True, all_due=True),
         trigger="webhook_sensor",
     )
-
-
-@dg.run_failure_sensor(
-    name="shipnav_run_failure_sensor",
-    monitored_jobs=[shipnav_sync_job, shipnav_replay_job],
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Logs every failed sync or replay run and, when SHIPNAV_FAILURE_WEBHOOK_URL is set, "
-    "posts a short JSON notice there (job, run id, the error's first line; never secrets).",
-)
-def shipnav_run_failure_sensor(context: dg.RunFailureSensorContext, shipnav: ShipnavResource) -> None:
-    run = context.dagster_run
-    message = context.failure_event.message or "run failed"
-    first_line = message.splitlines()[0][:500]
-    context.log.error(f"shipnav run failed: {run.job_name} {run.run_id}: {first_line}")
-    url = shipnav.settings.shipnav_failure_webhook_url
-    if not url:
-        return
-    notice = {
-        "text": f"shipnav: {run.job_name} run {run.run_id} failed: {first_line}",
-        "job": run.job_name,
-        "run_id": run.run_id,
-    }
-    try:
-        httpx.post(url, content=json.dumps(notice), headers={"Content-Type": "application/json"}, timeout=10)
-    except httpx.HTTPError as exc:
-        context.log.warning(f"could not notify SHIPNAV_FAILURE_WEBHOOK_URL: {type(exc).__name__}")

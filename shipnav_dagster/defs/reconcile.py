@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from shipnav_dagster.defs.assets import nav_tracking_writeback
 from shipnav_dagster.defs.resources import ShipnavResource
+from shipnav_dagster.defs.sync import nav_tracking_writeback
 from shipnav_dagster.sync.reconcile import reconcile
 
 GAP_SAMPLE = 100
