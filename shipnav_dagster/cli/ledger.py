@@ -10,7 +10,8 @@ import click
 from shipnav_dagster.cli.common import CommandError, settings
 from shipnav_dagster.core.model import record_key_of
 from shipnav_dagster.ledger import reports
-from shipnav_dagster.ledger.repository import Ledger, as_utc
+from shipnav_dagster.ledger._sql import as_utc
+from shipnav_dagster.ledger.repository import Ledger
 
 
 def open_ledger() -> Ledger:

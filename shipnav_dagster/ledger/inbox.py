@@ -7,13 +7,13 @@ each row. Claims are atomic, so two runs never fetch the same notification at th
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger._sql import as_utc, upsert, utcnow
 
 if TYPE_CHECKING:
     from shipnav_dagster.ledger.repository import Ledger
@@ -51,22 +51,9 @@ class InboxItem:
         return getattr(self, key)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything in the ledger is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def notification_digest(resource_type: str, resource_url: str) -> str:
     """The dedupe key: the same event type for the same URL is one notification."""
     return hashlib.sha256(f"{resource_type}\n{resource_url}".encode()).hexdigest()
-
-
-def _insert(ledger: "Ledger") -> Any:
-    return (postgresql.insert if ledger.is_postgres else sqlite.insert)(_inbox)
 
 
 def store_notification(
@@ -74,9 +61,9 @@ def store_notification(
 ) -> bool:
     """Queue one notification; False when the same one is already stored (in any status)."""
     stmt = (
-        _insert(ledger)
+        upsert(ledger.engine.dialect.name, _inbox)
         .values(
-            received_at=now or _utcnow(),
+            received_at=now or utcnow(),
             resource_type=resource_type,
             resource_url=resource_url,
             digest=notification_digest(resource_type, resource_url),
@@ -97,14 +84,14 @@ def _claimable(now: datetime) -> sa.ColumnElement[bool]:
 
 def has_pending(ledger: "Ledger", *, now: datetime | None = None) -> bool:
     """Whether a run would find work; the sensor calls this every tick, so it is one indexed probe."""
-    query = sa.select(_c.id).where(_claimable(now or _utcnow())).limit(1)
+    query = sa.select(_c.id).where(_claimable(now or utcnow())).limit(1)
     with ledger.engine.connect() as conn:
         return conn.execute(query).first() is not None
 
 
 def pending_count(ledger: "Ledger", *, now: datetime | None = None) -> int:
     """Rows a run would claim: pending ones plus stale claims."""
-    query = sa.select(sa.func.count()).select_from(_inbox).where(_claimable(now or _utcnow()))
+    query = sa.select(sa.func.count()).select_from(_inbox).where(_claimable(now or utcnow()))
     with ledger.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
@@ -128,7 +115,7 @@ def claim_pending(
     """
     if limit < 1:
         return []
-    now = now or _utcnow()
+    now = now or utcnow()
     with ledger.engine.begin() as conn:
         _fail_exhausted_stale_claims(conn, now)
         ids = sa.select(_c.id).where(_claimable(now)).order_by(_c.id).limit(limit)
@@ -151,7 +138,7 @@ def claim_pending(
                 resource_type=row.resource_type,
                 resource_url=row.resource_url,
                 attempts=row.attempts,
-                received_at=_as_utc(row.received_at),
+                received_at=as_utc(row.received_at),
                 claimed_by_run=row.claimed_by_run,
             )
             for row in rows
@@ -178,7 +165,7 @@ def mark_done(ledger: "Ledger", item_id: int, records_found: int, *, now: dateti
     stmt = (
         _inbox.update()
         .where(_c.id == item_id)
-        .values(status=DONE, processed_at=now or _utcnow(), records_found=records_found, error=None)
+        .values(status=DONE, processed_at=now or utcnow(), records_found=records_found, error=None)
     )
     with ledger.engine.begin() as conn:
         conn.execute(stmt)
@@ -198,7 +185,7 @@ def mark_failed(
         .where(_c.id == item_id)
         .values(
             status=sa.case((exhausted, FAILED), else_=PENDING),
-            processed_at=sa.case((exhausted, now or _utcnow()), else_=None),
+            processed_at=sa.case((exhausted, now or utcnow()), else_=None),
             claimed_by_run=None,
             claimed_at=None,
             error=error[:MAX_ERROR_LENGTH],

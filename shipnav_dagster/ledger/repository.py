@@ -3,43 +3,26 @@ on PostgreSQL (upserts use ON CONFLICT; cursors only move forward)."""
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shipnav_dagster.core.model import QUEUED_STATUSES, MatchDecision, OrderInfo, RecordStatus, ShipRecord
 from shipnav_dagster.core.outcomes import Outcome
 from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger._sql import as_utc, chunks, upsert, utcnow
 from shipnav_dagster.shipstation.v1.parser import order_info_from_order, ship_record_from_payload
 
-CHUNK = 500
 # Claims only spare two runs the same work (ETags keep even that safe), so a crashed run's rows
 # come back soon: before the next scheduled sync.
 CLAIM_TTL = timedelta(minutes=10)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything in the ledger is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -74,7 +57,7 @@ class Ledger:
         self.engine.dispose()
 
     def _insert(self, table: sa.Table) -> Any:
-        return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
+        return upsert(self.engine.dialect.name, table)
 
     # ShipStation records ---------------------------------------------------------------------
 
@@ -94,7 +77,7 @@ class Ledger:
             rows[record.record_key] = _record_row(record, payload, seen_via, now, run_id)
         result = UpsertResult([], [], 0)
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(rows)):
+            for chunk in chunks(list(rows)):
                 existing = dict(
                     conn.execute(
                         sa.select(t.records.c.record_key, t.records.c.payload_hash).where(
@@ -181,7 +164,7 @@ class Ledger:
             }
         changed: list[int] = []
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(rows)):
+            for chunk in chunks(list(rows)):
                 existing = dict(
                     conn.execute(
                         sa.select(t.orders.c.order_id, t.orders.c.payload_hash).where(
@@ -206,7 +189,7 @@ class Ledger:
             return 0
         count = 0
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(order_ids)):
+            for chunk in chunks(list(order_ids)):
                 res = conn.execute(
                     t.records.update()
                     .where(t.records.c.order_id.in_(chunk))
@@ -230,7 +213,7 @@ class Ledger:
         ids = list(set(order_ids))
         found: set[int] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 found.update(
                     conn.execute(
                         sa.select(t.orders.c.order_id).where(t.orders.c.order_id.in_(chunk))
@@ -241,7 +224,7 @@ class Ledger:
     def order_ids_of(self, record_keys: Sequence[str]) -> set[int]:
         ids: set[int] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(record_keys)):
+            for chunk in chunks(list(record_keys)):
                 ids.update(
                     i
                     for i in conn.execute(
@@ -255,7 +238,7 @@ class Ledger:
         ids = list({i for i in order_ids if i is not None})
         infos: dict[int, OrderInfo] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 for row in conn.execute(sa.select(t.orders).where(t.orders.c.order_id.in_(chunk))).mappings():
                     infos[row["order_id"]] = OrderInfo(
                         order_id=row["order_id"],
@@ -281,7 +264,7 @@ class Ledger:
             for e in entities
         }
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(rows.values())):
+            for chunk in chunks(list(rows.values())):
                 stmt = self._insert(t.nav_orders).values(list(chunk))
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[t.nav_orders.c.nav_order_no],
@@ -292,7 +275,7 @@ class Ledger:
     def nav_orders(self, nos: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(nos)):
+            for chunk in chunks(list(nos)):
                 for no, entity in conn.execute(
                     sa.select(t.nav_orders.c.nav_order_no, t.nav_orders.c.entity).where(
                         t.nav_orders.c.nav_order_no.in_(chunk)
@@ -304,7 +287,7 @@ class Ledger:
     def pending_keys_of_orders(self, nos: Sequence[str]) -> set[str]:
         keys: set[str] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(nos)):
+            for chunk in chunks(list(nos)):
                 keys.update(
                     conn.execute(
                         sa.select(t.records.c.record_key)
@@ -387,7 +370,7 @@ class Ledger:
             selections = []
             if conditions:
                 selections.append(sa.select(t.records.c.record_key).where(sa.or_(*conditions)))
-            for chunk in _chunks(list(keys)):
+            for chunk in chunks(list(keys)):
                 selections.append(sa.select(t.records.c.record_key).where(t.records.c.record_key.in_(chunk)))
             for selection in selections:
                 subquery = (
@@ -430,7 +413,7 @@ class Ledger:
     def load_records(self, keys: Sequence[str]) -> list[ShipRecord]:
         out: list[ShipRecord] = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(keys)):
+            for chunk in chunks(list(keys)):
                 rows = conn.execute(
                     sa.select(t.records.c.source, t.records.c.payload).where(
                         t.records.c.record_key.in_(chunk)
@@ -443,7 +426,7 @@ class Ledger:
         """Every record matched to each NAV order: the plan is made from all of them."""
         grouped: dict[str, list[ShipRecord]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(nav_order_nos)):
+            for chunk in chunks(list(nav_order_nos)):
                 rows = conn.execute(
                     sa.select(t.records.c.nav_order_no, t.records.c.source, t.records.c.payload)
                     .where(t.records.c.nav_order_no.in_(chunk))
@@ -460,7 +443,7 @@ class Ledger:
     def record_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(keys)):
+            for chunk in chunks(list(keys)):
                 for row in conn.execute(
                     sa.select(t.records).where(t.records.c.record_key.in_(chunk))
                 ).mappings():
@@ -589,7 +572,7 @@ class Ledger:
             )
         )
         with self.engine.begin() as conn:
-            for chunk in _chunks(updates, 2000):
+            for chunk in chunks(updates, 2000):
                 conn.execute(stmt, list(chunk))
             self._add_events(conn, events)
 
@@ -630,7 +613,7 @@ class Ledger:
 
     @staticmethod
     def _add_events(conn: sa.Connection, events: Sequence[dict[str, Any]]) -> None:
-        for chunk in _chunks(list(events), 1000):
+        for chunk in chunks(list(events), 1000):
             conn.execute(t.events.insert(), list(chunk))
 
     def match_conflicts(self, run_id: str | None) -> list[str]:

@@ -23,9 +23,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger._sql import as_utc, upsert
 
 KEY_VARIABLE = "SHIPNAV_SECRET_KEY"
 # The environment variables a stored secret may stand in for. NAV_CLIENT_ID and NAV_USERNAME are
@@ -180,7 +180,7 @@ class SecretStore:
             for other, ciphertext in sorted(rows.items()):
                 if other != name:
                     decrypt(other, ciphertext, box)
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t.secrets)
+            insert = upsert(conn.dialect.name, t.secrets)
             row = {
                 "name": name,
                 "ciphertext": encrypt(name, value, box),
@@ -202,7 +202,7 @@ class SecretStore:
                     t.secrets.c.name
                 )
             ).all()
-        return [StoredSecret(name, _utc(created), _utc(updated)) for name, created, updated in rows]
+        return [StoredSecret(name, as_utc(created), as_utc(updated)) for name, created, updated in rows]
 
     def delete(self, name: str) -> bool:
         with self.engine.begin() as conn:
@@ -246,10 +246,6 @@ def _serialize_writers(conn: sa.Connection) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f'LOCK TABLE "{t.secrets.name}" IN SHARE ROW EXCLUSIVE MODE'))
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from shipnav_dagster.core.model import NavOrder, NavPostedShipment, RecordStatus, ShipRecord
 from shipnav_dagster.core.planning import active_labels
 from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger._sql import as_utc
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.entities import POSTED_SELECT, SALES_ORDER_SELECT, nav_order, posted_shipment
@@ -70,7 +71,7 @@ def reconcile(
             explained += 1
         elif status in (RecordStatus.WRITTEN, RecordStatus.ALREADY_CORRECT) and nav_no:
             to_read.setdefault(nav_no, []).append(key)
-        elif first_seen is not None and _aware(first_seen) > now - GRACE:
+        elif first_seen is not None and as_utc(first_seen) > now - GRACE:
             explained += 1  # seen moments ago; the next sync decides it
         else:
             gaps.append(Gap(key, nav_no, f"status {status!r} with no recorded outcome"))
@@ -115,9 +116,3 @@ def _reflected(
         return "the NAV order no longer exists and no posted shipment carries the tracking number"
     current = order.package_tracking_no if order is not None else ", ".join(sorted(held))
     return f"NAV holds {current!r} instead of the master tracking {master!r}"
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
