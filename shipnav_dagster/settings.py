@@ -178,6 +178,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    def value(self, name: str) -> str:
+        """The plain text of a setting that must be present (secrets unwrapped); the caller has
+        checked with ``missing_for_*`` first, so an absent one is a SettingsError naming it."""
+        value = getattr(self, name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text in (None, ""):
+            raise SettingsError(f"missing setting: {name.upper()}")
+        return str(text)
+
     def secret_values(self) -> list[str]:
         """Every configured secret value, for log redaction."""
         values = []

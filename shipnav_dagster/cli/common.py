@@ -23,13 +23,10 @@ P = ParamSpec("P")
 
 
 class CommandError(click.ClickException):
-    """A refusal with one message for the operator; exit code 2 unless told otherwise."""
+    """A refusal with one message for the operator, exit code 2: the command cannot run as
+    configured or asked (a bad setting, an unknown record)."""
 
     exit_code = EXIT_USAGE
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
     def show(self, file: object = None) -> None:
         click.echo(f"shipnav: {self.format_message()}", err=True)

@@ -85,8 +85,8 @@ def records_by_status(ledger: Ledger) -> dict[str, list[tuple[str, str | None, s
             ).order_by(t.records.c.record_key)
         ).all()
     grouped: dict[str, list[tuple[str, str | None, str | None, str | None]]] = {}
-    for status, *rest in rows:
-        grouped.setdefault(status, []).append(tuple(rest))  # type: ignore[arg-type]  # 4 columns
+    for status, key, nav_order_no, tracking, reason in rows:
+        grouped.setdefault(status, []).append((key, nav_order_no, tracking, reason))
     return grouped
 
 

@@ -167,15 +167,15 @@ class NavClient:
         auth: httpx.Auth
         if settings.nav_auth == "oauth2":
             auth = OAuth2ClientCredentials(
-                settings.nav_token_url,
-                settings.nav_client_id,
-                settings.nav_client_secret.get_secret_value(),
+                settings.value("nav_token_url"),
+                settings.value("nav_client_id"),
+                settings.value("nav_client_secret"),
                 settings.nav_scope,
                 timeout=timeout,
                 transport=overrides.get("transport"),
             )
         else:
-            auth = BasicAuth(settings.nav_username, settings.nav_password.get_secret_value())
+            auth = BasicAuth(settings.value("nav_username"), settings.value("nav_password"))
         options: dict[str, Any] = {
             "sales_order_service": settings.nav_sales_order_service,
             "sales_lines_segment": settings.nav_sales_lines_segment,
@@ -185,7 +185,7 @@ class NavClient:
             "filter_chunk": settings.shipnav_nav_filter_chunk,
         }
         options.update(overrides)
-        return cls(settings.nav_odata_url, auth, **options)
+        return cls(settings.value("nav_odata_url"), auth, **options)
 
     def close(self) -> None:
         self._http.close()

@@ -90,7 +90,7 @@ class NavIndexer:
         for k in open_keys:
             decided[k] = match_record(by_key[k], keys[k], index)
         open_keys = [k for k, d in decided.items() if d.outcome == "no_order_yet"]
-        dates = sorted({keys[k].order_date for k in open_keys if keys[k].names and keys[k].order_date})
+        dates = sorted({d for k in open_keys if keys[k].names and (d := keys[k].order_date) is not None})
         self._fetch("Order_Date", dates)
         index = self.index(dates)
         for k in open_keys:

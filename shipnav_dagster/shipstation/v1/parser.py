@@ -26,7 +26,7 @@ def _int(value: object) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(str(value))
     except (TypeError, ValueError):
         return None
 
@@ -52,6 +52,12 @@ def _when(value: object, field: str, required: bool) -> datetime | None:
         return parse_pacific(text)
     except ValueError as exc:
         raise RecordError(f"unreadable {field} {text!r}: {exc}") from None
+
+
+def _created(payload: dict[str, Any]) -> datetime:
+    created = _when(payload.get("createDate"), "createDate", True)
+    assert created is not None  # required=True raised otherwise
+    return created
 
 
 def _name(address: object) -> str | None:
@@ -88,7 +94,7 @@ def ship_record_from_shipment(payload: dict[str, Any]) -> ShipRecord:
         carrier_code=_text(payload.get("carrierCode")),
         service_code=_text(payload.get("serviceCode")),
         ship_date=_date(payload.get("shipDate")),
-        created_at=_when(payload.get("createDate"), "createDate", True),  # type: ignore[arg-type]
+        created_at=_created(payload),
         voided=bool(payload.get("voided")),
         void_date=_when(payload.get("voidDate"), "voidDate", False),
         is_return=bool(payload.get("isReturnLabel")),
@@ -111,7 +117,7 @@ def ship_record_from_fulfillment(payload: dict[str, Any]) -> ShipRecord:
         carrier_code=_text(payload.get("carrierCode")),
         service_code=_text(payload.get("fulfillmentServiceCode")),
         ship_date=_date(payload.get("shipDate")),
-        created_at=_when(payload.get("createDate"), "createDate", True),  # type: ignore[arg-type]
+        created_at=_created(payload),
         voided=bool(payload.get("voided")),
         void_date=_when(payload.get("voidDate"), "voidDate", False),
         is_return=False,
@@ -131,7 +137,8 @@ def order_info_from_order(payload: dict[str, Any]) -> OrderInfo:
     order_id = _int(payload.get("orderId"))
     if order_id is None:
         raise RecordError("order without orderId")
-    advanced = payload.get("advancedOptions") if isinstance(payload.get("advancedOptions"), dict) else {}
+    options = payload.get("advancedOptions")
+    advanced: dict[str, Any] = options if isinstance(options, dict) else {}
     return OrderInfo(
         order_id=order_id,
         order_number=_text(payload.get("orderNumber")),
