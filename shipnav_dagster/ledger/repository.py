@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from shipnav_dagster.core.model import QUEUED_STATUSES, MatchDecision, OrderInfo, RecordStatus, ShipRecord
 from shipnav_dagster.core.outcomes import Outcome
+from shipnav_dagster.ledger import migrations
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger._sql import as_utc, chunks, upsert, utcnow
 from shipnav_dagster.shipstation.v1.parser import order_info_from_order, ship_record_from_payload
@@ -50,7 +51,8 @@ class Ledger:
         return self.engine.dialect.name == "postgresql"
 
     def create_all(self) -> "Ledger":
-        t.metadata.create_all(self.engine)
+        """Create the tables, or bring an existing ledger to the newest schema (in place)."""
+        migrations.upgrade(self.engine)
         return self
 
     def dispose(self) -> None:

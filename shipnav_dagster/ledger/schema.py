@@ -16,20 +16,28 @@ records = sa.Table(
     metadata,
     sa.Column("record_key", sa.String(64), primary_key=True),
     sa.Column("source", sa.String(16), nullable=False),
-    sa.Column("source_id", sa.BigInteger, nullable=False),
+    sa.Column("source_id", sa.BigInteger),  # None: the payload carried no readable id (invalid)
     sa.Column("order_id", sa.BigInteger, index=True),
-    sa.Column("order_number", sa.String(128)),
-    sa.Column("order_key", sa.String(256)),
-    sa.Column("tracking_number", sa.String(256)),
-    sa.Column("carrier_code", sa.String(128)),
-    sa.Column("service_code", sa.String(128)),
+    # Text, not VARCHAR(n): the ledger holds whatever ShipStation sends; what NAV cannot take is
+    # parked by the plan with its reason, never refused by the database.
+    sa.Column("order_number", sa.Text),
+    sa.Column("order_key", sa.Text),
+    sa.Column("tracking_number", sa.Text),
+    sa.Column("carrier_code", sa.Text),
+    sa.Column("service_code", sa.Text),
     sa.Column("ship_date", sa.Date),
-    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_at", TS),  # None only for an invalid record
     sa.Column("voided", sa.Boolean, nullable=False, default=False),
     sa.Column("void_date", TS),
     sa.Column("is_return", sa.Boolean, nullable=False, default=False),
     sa.Column("payload", sa.Text, nullable=False),  # the raw JSON as ShipStation sent it
     sa.Column("payload_hash", sa.String(64), nullable=False),
+    # The record as the adapter parsed it (core.model.ShipRecord as JSON), whatever API generation
+    # it came from; None when the payload could not be parsed (status invalid, reason says why).
+    sa.Column("record", sa.Text),
+    # Grows with every change of the payload: an outcome is stored only if the record is still
+    # the version the run decided it from (a concurrent poll may have changed it meanwhile).
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("seen_via", sa.String(16), nullable=False),  # poll | webhook | replay
     sa.Column("first_seen_at", TS, nullable=False),
     sa.Column("last_seen_at", TS, nullable=False),
@@ -53,13 +61,13 @@ orders = sa.Table(
     "shipnav_ss_orders",
     metadata,
     sa.Column("order_id", sa.BigInteger, primary_key=True),
-    sa.Column("order_number", sa.String(128)),
-    sa.Column("order_key", sa.String(256)),
+    sa.Column("order_number", sa.Text),
+    sa.Column("order_key", sa.Text),
     sa.Column("order_date", sa.Date),
-    sa.Column("ship_to_name", sa.String(256)),
-    sa.Column("bill_to_name", sa.String(256)),
+    sa.Column("ship_to_name", sa.Text),
+    sa.Column("bill_to_name", sa.Text),
     sa.Column("parent_id", sa.BigInteger),
-    sa.Column("order_status", sa.String(32)),
+    sa.Column("order_status", sa.Text),
     sa.Column("modify_date", TS),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("payload_hash", sa.String(64), nullable=False),
@@ -153,7 +161,7 @@ inbox = sa.Table(
 )
 
 # Credentials stored with `shipnav secrets set NAME` (NAME = the environment variable it stands
-# in for), Fernet-encrypted with SHIPNAV_SECRET_KEY; never the plaintext (see secrets.py).
+# in for), Fernet-encrypted with SHIPNAV_SECRET_KEY; never the plaintext (ledger/secret_store.py).
 secrets = sa.Table(
     "shipnav_secrets",
     metadata,
@@ -161,4 +169,46 @@ secrets = sa.Table(
     sa.Column("ciphertext", sa.Text, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+)
+
+# One writer per NAV order across all runs: a run writes an order only while it holds its row.
+# A holder whose Dagster run is no longer in progress has no claim (see Ledger.claim_orders).
+order_claims = sa.Table(
+    "shipnav_order_claims",
+    metadata,
+    sa.Column("nav_order_no", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("claimed_at", TS, nullable=False),
+)
+
+# The write journal: every PATCH is recorded as intended before it is sent and settled after,
+# order by order, so a crash between the two is found and confirmed against NAV by a later run.
+journal = sa.Table(
+    "shipnav_nav_journal",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("nav_order_no", sa.String(64), nullable=False, index=True),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("entity_key", sa.String(128), nullable=False),
+    sa.Column("changes", sa.Text, nullable=False),  # JSON: field -> value sent
+    sa.Column("before", sa.Text, nullable=False),  # JSON: field -> value NAV held
+    sa.Column("record_keys", sa.Text, nullable=False),  # JSON list
+    # intended | applied | failed | confirmed (found in NAV after a crash) | not_applied
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("settled_at", TS),
+    sa.Index("ix_shipnav_nav_journal_state", "state"),
+)
+
+# What shipnav has learned about the NAV it talks to (e.g. that posted shipments are read-only).
+facts = sa.Table(
+    "shipnav_facts",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("learned_at", TS, nullable=False),
+    sa.Column("run_id", sa.String(64)),
 )
