@@ -123,6 +123,7 @@ def test_check_reports_a_ledger_behind_and_leaves_it_alone(tmp_path: Path) -> No
     _old_ledger(url, with_history=True).dispose()
     settings = Settings(_env_file=None, shipnav_database_url=url)  # type: ignore[call-arg]
     schema, queue = check_ledger(settings)
+    assert queue.message.startswith("queued records: ")
     assert schema.level == "WARN" and "revision 0001" in schema.message and "upgrades in place" in schema.fix
     engine = sa.create_engine(url)
     assert migrations.current_revision(engine) == "0001"
