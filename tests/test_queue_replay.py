@@ -373,22 +373,20 @@ def test_retry_sensor_on_postgres(pg_harness: SyncHarness) -> None:
 
 def test_claims_are_exclusive_on_postgres(pg_schema_url: str) -> None:
     from shipnav_dagster.core.outcomes import Outcome
+    from shipnav_dagster.sync.intake import store_records
 
     ledger = Ledger(pg_schema_url).create_all()
     payloads = [
-        (
-            "shipment",
-            {
-                "shipmentId": i,
-                "orderId": 1,
-                "orderNumber": "X",
-                "createDate": "2026-11-20T10:00:00.0000000",
-                "trackingNumber": f"T{i}",
-            },
-        )
+        {
+            "shipmentId": i,
+            "orderId": 1,
+            "orderNumber": "X",
+            "createDate": "2026-11-20T10:00:00.0000000",
+            "trackingNumber": f"T{i}",
+        }
         for i in range(1, 41)
     ]
-    ledger.upsert_records(payloads, run_id="r0", seen_via="poll")
+    store_records(ledger, "shipment", payloads, run_id="r0", seen_via="poll")
     ledger.set_outcomes(
         [Outcome(f"shipment:{i}", "failed", "x", retry=True) for i in range(1, 41)], run_id="r0"
     )

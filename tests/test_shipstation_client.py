@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shipnav_dagster.core.model import ShipRecord
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.shipstation.errors import (
@@ -22,8 +23,8 @@ from shipnav_dagster.shipstation.errors import (
     ShipStationTransportError,
 )
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
-from shipnav_dagster.shipstation.v1.models import Order, Shipment
-from shipnav_dagster.shipstation.v1.timeutil import NaiveDatetimeError
+from shipnav_dagster.shipstation.v1.parser import parse_fulfillment, parse_order, parse_shipment
+from shipnav_dagster.shipstation.v1.timeutil import PACIFIC, NaiveDatetimeError
 from tests.test_shipstation_sandbox import (
     add_shipments,
     fulfillment_record,
@@ -101,16 +102,16 @@ def test_created_window_is_sent_as_pacific_wall_clock(
     )
     client = make_client()
     found = list(client.iter_shipments_created(utc(2024, 9, 17, 17, 51, 14), utc(2024, 9, 17, 17, 51, 15)))
-    assert [s.shipment_id for s in found] == [1]
-    assert found[0].create_date == utc(2024, 9, 17, 17, 51, 14, 503000)
-    assert found[0].ship_date == date(2024, 9, 17)
+    assert [s["shipmentId"] for s in found] == [1]
+    assert rec(found[0]).created_at == utc(2024, 9, 17, 17, 51, 14, 503000)
+    assert rec(found[0]).ship_date == date(2024, 9, 17)
     query = shipments_logged(empty_world)[-1][2]
     assert "createDateStart=2024-09-17+10%3A51%3A14" in query
     assert "sortBy=CreateDate" in query and "sortDir=ASC" in query and "includeShipmentItems=true" in query
 
     midnight = list(client.iter_shipments_created(utc(2024, 7, 1, 3, 0), utc(2024, 7, 1, 3, 30)))
-    assert [s.shipment_id for s in midnight] == [2]
-    assert midnight[0].create_date == utc(2024, 7, 1, 3, 0)
+    assert [s["shipmentId"] for s in midnight] == [2]
+    assert rec(midnight[0]).created_at == utc(2024, 7, 1, 3, 0)
 
 
 def test_spring_forward_window(
@@ -124,8 +125,8 @@ def test_spring_forward_window(
     )
     client = make_client()
     found = list(client.iter_shipments_created(utc(2024, 3, 10, 9, 40), utc(2024, 3, 10, 10, 20)))
-    assert [s.shipment_id for s in found] == [1, 2]
-    assert [s.create_date for s in found] == [utc(2024, 3, 10, 9, 45), utc(2024, 3, 10, 10, 15)]
+    assert [s["shipmentId"] for s in found] == [1, 2]
+    assert [rec(s).created_at for s in found] == [utc(2024, 3, 10, 9, 45), utc(2024, 3, 10, 10, 15)]
 
 
 def test_fall_back_window_does_not_lose_records(
@@ -140,8 +141,8 @@ def test_fall_back_window_does_not_lose_records(
     )
     client = make_client()
     found = list(client.iter_shipments_created(utc(2024, 11, 3, 8, 50), utc(2024, 11, 3, 9, 10)))
-    assert [s.shipment_id for s in found] == [1]
-    assert found[0].create_date == utc(2024, 11, 3, 8, 55)
+    assert [s["shipmentId"] for s in found] == [1]
+    assert rec(found[0]).created_at == utc(2024, 11, 3, 8, 55)
 
 
 def test_window_bounds_are_inclusive(
@@ -155,7 +156,7 @@ def test_window_bounds_are_inclusive(
     )
     client = make_client()
     found = list(client.iter_shipments_created(utc(2024, 1, 15, 16, 0), utc(2024, 1, 15, 17, 0)))
-    assert [s.shipment_id for s in found] == [1, 2]
+    assert [s["shipmentId"] for s in found] == [1, 2]
 
 
 def test_void_window_finds_old_labels_voided_recently(
@@ -169,10 +170,10 @@ def test_void_window_finds_old_labels_voided_recently(
     client = make_client()
     window = (utc(2024, 9, 17, 18, 0), utc(2024, 9, 17, 20, 0))
     voided = list(client.iter_shipments_voided(*window))
-    assert [s.shipment_id for s in voided] == [1]
-    assert voided[0].voided is True
-    assert voided[0].void_date == utc(2024, 9, 17, 19, 0, 0, 123456)
-    assert [s.shipment_id for s in client.iter_shipments_created(*window)] == [2]
+    assert [s["shipmentId"] for s in voided] == [1]
+    assert rec(voided[0]).voided is True
+    assert rec(voided[0]).void_date == utc(2024, 9, 17, 19, 0, 0, 123456)
+    assert [s["shipmentId"] for s in client.iter_shipments_created(*window)] == [2]
 
 
 def test_orders_and_fulfillments_windows(
@@ -183,11 +184,11 @@ def test_orders_and_fulfillments_windows(
     empty_world.shipstation.fulfillments[8] = fulfillment_record(8, "2024-09-17T10:30:00.0000000")
     client = make_client()
     window = (utc(2024, 9, 17, 16, 0), utc(2024, 9, 17, 18, 0))
-    assert [o.order_id for o in client.iter_orders_modified(*window)] == [5]
+    assert [o["orderId"] for o in client.iter_orders_modified(*window)] == [5]
     fulfillments = list(client.iter_fulfillments_created(*window))
-    assert [f.fulfillment_id for f in fulfillments] == [8]
-    assert fulfillments[0].ship_date == date(2024, 9, 17)
-    assert fulfillments[0].carrier_code == "USPS"
+    assert [f["fulfillmentId"] for f in fulfillments] == [8]
+    assert frec(fulfillments[0]).ship_date == date(2024, 9, 17)
+    assert frec(fulfillments[0]).carrier_code == "USPS"
     order_query = [e[2] for e in empty_world.shipstation.log.entries if e[1] == "/orders"][-1]
     assert "sortBy=ModifyDate" in order_query
 
@@ -214,7 +215,7 @@ def test_pagination_ignores_pages_zero(
     _many_shipments(empty_world, 7)
     empty_world.shipstation.report_zero_pages = True
     client = make_client(page_size=3)
-    found = [s.shipment_id for s in client.iter_shipments_created(WIDE_START, WIDE_END)]
+    found = [s["shipmentId"] for s in client.iter_shipments_created(WIDE_START, WIDE_END)]
     assert found == [1, 2, 3, 4, 5, 6, 7]
     # Pages 1 and 2 are full; page 3 is short and so the last.
     assert len(shipments_logged(empty_world)) == 3
@@ -227,7 +228,7 @@ def test_pagination_with_exactly_full_pages(
     _many_shipments(empty_world, count)
     empty_world.shipstation.report_zero_pages = True
     client = make_client(page_size=500)
-    found = [s.shipment_id for s in client.iter_shipments_created(WIDE_START, WIDE_END)]
+    found = [s["shipmentId"] for s in client.iter_shipments_created(WIDE_START, WIDE_END)]
     assert found == list(range(1, count + 1))
     # A full last page cannot be told from a middle one: one more (empty) page confirms the end.
     assert len(shipments_logged(empty_world)) == requests
@@ -273,15 +274,27 @@ def test_null_items_are_skipped() -> None:
         "https://ssapi.example", "k", "s", page_size=3, transport=httpx.MockTransport(handler)
     ) as c:
         found = list(c.iter_shipments_created(WIDE_START, WIDE_END))
-        assert [s.shipment_id for s in found] == [1, 2]
-        assert [i.sku for i in found[0].shipment_items or []] == ["A"]
+        assert [s["shipmentId"] for s in found] == [1, 2]
+        assert found[0]["shipmentItems"] == [None, {"sku": "A"}]  # as sent; the parser skips the null
         assert c.stats.null_items_skipped == 2
 
 
-# -- models ---------------------------------------------------------------------------------------
+def rec(item: dict) -> ShipRecord:
+    record = parse_shipment(item).record
+    assert record is not None
+    return record
 
 
-def test_unknown_fields_are_kept_in_raw_and_items_included(
+def frec(item: dict) -> ShipRecord:
+    record = parse_fulfillment(item).record
+    assert record is not None
+    return record
+
+
+# -- payloads as sent ---------------------------------------------------------------------------------------
+
+
+def test_unknown_fields_are_kept_and_items_included(
     make_client: Callable[..., ShipStationClient], empty_world: SandboxWorld
 ) -> None:
     add_shipments(
@@ -291,16 +304,12 @@ def test_unknown_fields_are_kept_in_raw_and_items_included(
         ),
     )
     (shipment,) = list(make_client().iter_shipments_created(WIDE_START, WIDE_END))
-    assert isinstance(shipment, Shipment)
-    assert shipment.raw["brandNewField"] == {"nested": [1, None]}
-    assert shipment.raw == empty_world.shipstation.shipments[1]
-    assert shipment.model_extra is not None and "brandNewField" in shipment.model_extra
-    assert shipment.store_id == 1
-    assert shipment.weight is not None and shipment.weight.weight_units == 1
-    assert [i.sku for i in shipment.shipment_items or []] == ["SKU-1"]
-    assert shipment.shipment_items and shipment.shipment_items[0].create_date == utc(
-        2024, 9, 17, 17, 0, 1, 370000
-    )
+    # The client hands over the payload exactly as ShipStation sent it (the ledger keeps it).
+    assert shipment == empty_world.shipstation.shipments[1]
+    assert shipment["brandNewField"] == {"nested": [1, None]}
+    record = rec(shipment)
+    assert [i.sku for i in record.items] == ["SKU-1"]
+    assert record.created_at == utc(2024, 9, 17, 17, 0)
 
 
 def test_get_order_list_stores_and_webhooks(
@@ -310,9 +319,8 @@ def test_get_order_list_stores_and_webhooks(
     empty_world.shipstation.stores[3] = {"storeId": 3, "storeName": "Web Shop", "active": True, "x": 1}
     client = make_client()
     order = client.get_order(41)
-    assert isinstance(order, Order) and order.order_number == "100041"
-    assert order.raw["orderKey"] == "key-41"
-    assert order.order_date == utc(2024, 9, 17, 1, 0)
+    assert order is not None and order["orderNumber"] == "100041" and order["orderKey"] == "key-41"
+    assert parse_order(order).order_date == utc(2024, 9, 17, 1, 0).astimezone(PACIFIC).date()
     assert client.get_order(404040) is None
     assert [s.store_name for s in client.list_stores()] == ["Web Shop"]
 
@@ -375,7 +383,7 @@ def test_429_then_success_waits_out_the_reset(
         assert [other.get("/stores").status_code for _ in range(2)] == [200, 200]
     client = make_client()
     found = list(client.iter_shipments_created(WIDE_START, WIDE_END))
-    assert [s.shipment_id for s in found] == [1]
+    assert [s["shipmentId"] for s in found] == [1]
     assert [e[3] for e in shipments_logged(empty_world)] == [429, 200]
     assert client.stats.throttled == 1 and client.stats.retries == 1
     # It waited at least the reported reset (a whole second here), plus the margin.
@@ -421,7 +429,7 @@ def test_500_then_success(make_client: Callable[..., ShipStationClient], empty_w
     add_shipments(empty_world, shipment_record(1, "2024-09-17T10:00:00.0000000"))
     empty_world.shipstation.faults.fail_next = 1
     client = make_client()
-    assert [s.shipment_id for s in client.iter_shipments_created(WIDE_START, WIDE_END)] == [1]
+    assert [s["shipmentId"] for s in client.iter_shipments_created(WIDE_START, WIDE_END)] == [1]
     assert [e[3] for e in shipments_logged(empty_world)] == [500, 200]
     assert client.stats.retries == 1
 
@@ -457,7 +465,7 @@ def test_dropped_connection_then_success(
     add_shipments(empty_world, shipment_record(1, "2024-09-17T10:00:00.0000000"))
     empty_world.shipstation.faults.drop_next = 1
     client = make_client()
-    assert [s.shipment_id for s in client.iter_shipments_created(WIDE_START, WIDE_END)] == [1]
+    assert [s["shipmentId"] for s in client.iter_shipments_created(WIDE_START, WIDE_END)] == [1]
     assert [e[3] for e in shipments_logged(empty_world)] == [0, 200]
 
 
@@ -515,8 +523,8 @@ def test_error_bodies_never_echo_credentials() -> None:
     assert base64.b64encode(b"key-abc:secret-xyz").decode() not in text
 
 
-def test_models_tolerate_nulls_numbers_as_strings_and_snake_case() -> None:
-    shipment = Shipment.from_api(
+def test_parser_tolerates_nulls_and_numbers_as_strings_but_names_what_it_cannot_read() -> None:
+    received = parse_shipment(
         {
             "shipmentId": 1,
             "orderNumber": 100038,  # a number where the docs show a string
@@ -525,12 +533,17 @@ def test_models_tolerate_nulls_numbers_as_strings_and_snake_case() -> None:
             "weight": None,
             "advancedOptions": None,
             "shipmentItems": None,
-            "createDate": None,
+            "createDate": "2024-01-15T08:00:00.0000000",
             "voidDate": "",
         }
     )
-    assert (shipment.order_number, shipment.batch_number) == ("100038", "100301")
-    assert shipment.store_id is None and shipment.create_date is None and shipment.void_date is None
-    built = Order(order_id=7, order_number="SO-7", order_date="2024-01-15T08:00:00.0000000")
-    assert built.order_date == utc(2024, 1, 15, 16, 0)
-    assert Order.from_api({"orderId": 7, "orderDate": "2024-01-15T08:00:00.0000000"}).raw["orderId"] == 7
+    assert received.record is not None and received.record.order_number == "100038"
+    assert received.record.void_date is None and received.record.ship_to_name is None
+    missing = parse_shipment({"shipmentId": 2, "createDate": None})
+    assert (missing.record_key, missing.record, missing.problem) == (
+        "shipment:2",
+        None,
+        "createDate is missing",
+    )
+    order = parse_order({"orderId": "7", "orderDate": "2024-01-15T08:00:00.0000000", "customerId": "abc"})
+    assert order.order_id == 7 and order.order_date == date(2024, 1, 15)

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +63,23 @@ class ShipRecord(BaseModel):
     def is_outbound_active(self) -> bool:
         """A label that can carry the order's tracking: not voided, not a return, has a number."""
         return not self.voided and not self.is_return and bool((self.tracking_number or "").strip())
+
+
+class ReceivedRecord(BaseModel):
+    """One label or fulfillment as received from ShipStation (either API generation): the raw
+    payload, always kept, and the parsed record, or why the payload could not be parsed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record_key: str
+    source: Source
+    payload: dict[str, Any]
+    record: ShipRecord | None = None
+    problem: str | None = None  # set exactly when record is None: the field, its value, the rule
+
+    @property
+    def source_id(self) -> int | None:
+        return self.record.source_id if self.record else None
 
 
 class OrderInfo(BaseModel):

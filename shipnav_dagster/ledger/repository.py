@@ -10,12 +10,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shipnav_dagster.core.model import QUEUED_STATUSES, MatchDecision, OrderInfo, RecordStatus, ShipRecord
+from shipnav_dagster.core.model import (
+    QUEUED_STATUSES,
+    MatchDecision,
+    OrderInfo,
+    ReceivedRecord,
+    RecordStatus,
+    ShipRecord,
+)
 from shipnav_dagster.core.outcomes import Outcome
 from shipnav_dagster.ledger import migrations
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger._sql import as_utc, chunks, upsert, utcnow
-from shipnav_dagster.shipstation.v1.parser import order_info_from_order, ship_record_from_payload
 
 # Claims only spare two runs the same work (ETags keep even that safe), so a crashed run's rows
 # come back soon: before the next scheduled sync.
@@ -36,6 +42,7 @@ class UpsertResult:
     new: list[str]
     changed: list[str]
     unchanged: int
+    invalid: list[str]  # new or changed records whose payload could not be parsed
 
 
 class Ledger:
@@ -64,20 +71,18 @@ class Ledger:
     # ShipStation records ---------------------------------------------------------------------
 
     def upsert_records(
-        self, payloads: Iterable[tuple[str, dict[str, Any]]], *, run_id: str | None, seen_via: str
+        self, received: Iterable[ReceivedRecord], *, run_id: str | None, seen_via: str
     ) -> UpsertResult:
         """Store labels/fulfillments before anything else happens to them (invariant 2).
 
-        A record whose payload changed (voided, re-dated) goes back to ``pending`` so the next
-        match/plan sees it; an unchanged one is left exactly as it was.
+        A record whose payload changed (voided, re-dated) goes back to ``pending`` (or ``invalid``
+        with the new problem) and its version grows, so the next match/plan sees it and no run
+        still holding the old version can settle it; an unchanged one is left exactly as it was.
         """
         now = utcnow()
-        rows: dict[str, dict[str, Any]] = {}
+        rows = {r.record_key: _record_row(r, seen_via, now, run_id) for r in received}
+        result = UpsertResult([], [], 0, [])
         events: list[dict[str, Any]] = []
-        for source, payload in payloads:
-            record = ship_record_from_payload(source, payload)
-            rows[record.record_key] = _record_row(record, payload, seen_via, now, run_id)
-        result = UpsertResult([], [], 0)
         with self.engine.begin() as conn:
             for chunk in chunks(list(rows)):
                 existing = dict(
@@ -90,6 +95,7 @@ class Ledger:
                 todo = []
                 for key in chunk:
                     row = rows[key]
+                    invalid = row["status"] == RecordStatus.INVALID
                     if key not in existing:
                         result.new.append(key)
                         todo.append(row)
@@ -109,58 +115,51 @@ class Ledger:
                         )
                     else:
                         result.unchanged += 1
+                        continue
+                    if invalid:
+                        result.invalid.append(key)
+                        events.append(_event(now, run_id, "invalid", row["status_reason"], key))
                 if todo:
-                    stmt = self._insert(t.records).values(todo)
-                    update = {
-                        c: stmt.excluded[c]
-                        for c in (
-                            "order_id",
-                            "order_number",
-                            "order_key",
-                            "tracking_number",
-                            "carrier_code",
-                            "service_code",
-                            "ship_date",
-                            "created_at",
-                            "voided",
-                            "void_date",
-                            "is_return",
-                            "payload",
-                            "payload_hash",
-                            "last_seen_at",
-                            "updated_at",
-                            "last_run_id",
-                        )
-                    }
-                    update["status"] = sa.literal(RecordStatus.PENDING)
-                    update["status_reason"] = sa.literal("changed in ShipStation")
-                    update["next_attempt_at"] = sa.null()
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=[t.records.c.record_key],
-                        set_=update,
-                        where=t.records.c.payload_hash != stmt.excluded.payload_hash,
-                    )
-                    conn.execute(stmt)
+                    conn.execute(self._record_upsert, todo)
             self._add_events(conn, events)
         return result
 
-    def upsert_orders(self, payloads: Iterable[dict[str, Any]]) -> list[int]:
-        """Store ShipStation orders; returns the ids of already-known orders that changed."""
+    @property
+    def _record_upsert(self) -> Any:
+        """One compiled statement for every batch (executemany): insert, or update a record whose
+        payload changed."""
+        stmt = self._insert(t.records)
+        update = {c: stmt.excluded[c] for c in _CHANGED_RECORD_COLUMNS}
+        update["status"] = stmt.excluded.status
+        update["status_reason"] = sa.case(
+            (stmt.excluded.status == RecordStatus.INVALID, stmt.excluded.status_reason),
+            else_=sa.literal("changed in ShipStation"),
+        )
+        update["next_attempt_at"] = sa.null()
+        update["version"] = t.records.c.version + 1
+        return stmt.on_conflict_do_update(
+            index_elements=[t.records.c.record_key],
+            set_=update,
+            where=t.records.c.payload_hash != stmt.excluded.payload_hash,
+        )
+
+    def upsert_orders(self, orders: Iterable[tuple[OrderInfo, dict[str, Any]]]) -> list[int]:
+        """Store ShipStation orders (as parsed, and their raw payload); returns the ids of
+        already-known orders that changed."""
         now = utcnow()
         rows = {}
-        for payload in payloads:
-            info = order_info_from_order(payload)
+        for info, payload in orders:
             rows[info.order_id] = {
                 "order_id": info.order_id,
-                "order_number": info.order_number,
-                "order_key": info.order_key,
+                "order_number": _storable(info.order_number),
+                "order_key": _storable(info.order_key),
                 "order_date": info.order_date,
-                "ship_to_name": info.ship_to_name,
-                "bill_to_name": info.bill_to_name,
+                "ship_to_name": _storable(info.ship_to_name),
+                "bill_to_name": _storable(info.bill_to_name),
                 "parent_id": info.parent_id,
-                "order_status": payload.get("orderStatus"),
+                "order_status": _storable(payload.get("orderStatus")),
                 "modify_date": None,
-                "payload": json.dumps(payload, sort_keys=True),
+                "payload": _json(payload),
                 "payload_hash": payload_hash(payload),
                 "updated_at": now,
             }
@@ -184,6 +183,10 @@ class Ledger:
                     )
                     conn.execute(stmt)
         return changed
+
+    def note_unreadable_orders(self, problems: Sequence[str], *, run_id: str | None) -> None:
+        now = utcnow()
+        self.add_events([_event(now, run_id, "order_unreadable", f"order skipped: {p}") for p in problems])
 
     def reopen_records_of_orders(self, order_ids: Sequence[int], *, run_id: str | None) -> int:
         """An edited order may now match differently: its settled records are decided again."""
@@ -417,11 +420,9 @@ class Ledger:
         with self.engine.connect() as conn:
             for chunk in chunks(list(keys)):
                 rows = conn.execute(
-                    sa.select(t.records.c.source, t.records.c.payload).where(
-                        t.records.c.record_key.in_(chunk)
-                    )
-                ).all()
-                out += [ship_record_from_payload(source, json.loads(payload)) for source, payload in rows]
+                    sa.select(t.records.c.record).where(t.records.c.record_key.in_(chunk))
+                ).scalars()
+                out += [ShipRecord.model_validate_json(r) for r in rows if r is not None]
         return out
 
     def records_of_nav_orders(self, nav_order_nos: Sequence[str]) -> dict[str, list[ShipRecord]]:
@@ -430,7 +431,7 @@ class Ledger:
         with self.engine.connect() as conn:
             for chunk in chunks(list(nav_order_nos)):
                 rows = conn.execute(
-                    sa.select(t.records.c.nav_order_no, t.records.c.source, t.records.c.payload)
+                    sa.select(t.records.c.nav_order_no, t.records.c.record)
                     .where(t.records.c.nav_order_no.in_(chunk))
                     .where(
                         t.records.c.status.notin_(
@@ -438,8 +439,9 @@ class Ledger:
                         )
                     )
                 ).all()
-                for no, source, payload in rows:
-                    grouped.setdefault(no, []).append(ship_record_from_payload(source, json.loads(payload)))
+                for no, record in rows:
+                    if record is not None:
+                        grouped.setdefault(no, []).append(ShipRecord.model_validate_json(record))
         return grouped
 
     def record_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -665,34 +667,92 @@ def _event(
     }
 
 
-def _record_row(
-    record: ShipRecord, payload: dict[str, Any], seen_via: str, now: datetime, run_id: str | None
-) -> dict[str, Any]:
-    return {
-        "record_key": record.record_key,
-        "source": record.source,
+_CHANGED_RECORD_COLUMNS = (
+    "source_id",
+    "order_id",
+    "order_number",
+    "order_key",
+    "tracking_number",
+    "carrier_code",
+    "service_code",
+    "ship_date",
+    "created_at",
+    "voided",
+    "void_date",
+    "is_return",
+    "payload",
+    "payload_hash",
+    "record",
+    "last_seen_at",
+    "updated_at",
+    "last_run_id",
+)
+
+
+def _json(value: object) -> str:
+    """JSON text for a ledger column; NUL and other control characters are escaped by json, so
+    even a payload carrying U+0000 is stored (PostgreSQL text cannot hold a raw NUL)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _storable(value: object) -> str | None:
+    """A value for a display column (the record JSON keeps the exact value): a raw NUL, which
+    PostgreSQL text refuses, is shown as the visible escape ``\\x00``."""
+    if value is None:
+        return None
+    return str(value).replace("\x00", "\\x00")
+
+
+def _record_row(received: ReceivedRecord, seen_via: str, now: datetime, run_id: str | None) -> dict[str, Any]:
+    record = received.record
+    payload = received.payload
+    row: dict[str, Any] = {
+        "record_key": received.record_key,
+        "source": received.source,
+        "payload": _json(payload),
+        "payload_hash": payload_hash(payload),
+        "seen_via": seen_via,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "attempts": 0,
+        "version": 0,
+        "updated_at": now,
+        "last_run_id": run_id,
+    }
+    if record is None:
+        return row | {
+            "source_id": None,
+            "order_id": None,
+            "order_number": None,
+            "order_key": None,
+            "tracking_number": None,
+            "carrier_code": None,
+            "service_code": None,
+            "ship_date": None,
+            "created_at": None,
+            "voided": False,
+            "void_date": None,
+            "is_return": False,
+            "record": None,
+            "status": RecordStatus.INVALID,
+            "status_reason": f"unreadable {received.source}: {received.problem}",
+        }
+    return row | {
         "source_id": record.source_id,
         "order_id": record.order_id,
-        "order_number": record.order_number,
-        "order_key": record.order_key,
-        "tracking_number": record.tracking_number,
-        "carrier_code": record.carrier_code,
-        "service_code": record.service_code,
+        "order_number": _storable(record.order_number),
+        "order_key": _storable(record.order_key),
+        "tracking_number": _storable(record.tracking_number),
+        "carrier_code": _storable(record.carrier_code),
+        "service_code": _storable(record.service_code),
         "ship_date": record.ship_date,
         "created_at": record.created_at,
         "voided": record.voided,
         "void_date": record.void_date,
         "is_return": record.is_return,
-        "payload": json.dumps(payload, sort_keys=True),
-        "payload_hash": payload_hash(payload),
-        "seen_via": seen_via,
-        "first_seen_at": now,
-        "last_seen_at": now,
+        "record": record.model_dump_json(),
         "status": RecordStatus.PENDING,
         "status_reason": "new",
-        "attempts": 0,
-        "updated_at": now,
-        "last_run_id": run_id,
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.sync.intake import store_orders, store_records
 
 BATCH = 500  # records per ledger transaction: memory stays flat however long the window is
 
@@ -21,6 +22,7 @@ class StreamResult:
     fetched: int = 0
     new: int = 0
     changed: int = 0
+    invalid: int = 0  # stored as invalid, with the reason
 
 
 @dataclass
@@ -80,25 +82,24 @@ def poll_shipstation(
         start, end = poll_window(ledger, stream, now, overlap=overlap, lookback=lookback)
         result = StreamResult(stream, start, end)
         for batch in _batched(fetch(start, end)):
-            payloads = [item.raw for item in batch]
-            result.fetched += len(payloads)
+            result.fetched += len(batch)
             if source is None:
-                changed_orders = ledger.upsert_orders(payloads)
-                ledger.reopen_records_of_orders(changed_orders, run_id=run_id)
-                result.changed += len(changed_orders)
+                orders = store_orders(ledger, batch, run_id=run_id)
+                result.changed += len(orders.changed)
+                result.invalid += len(orders.unreadable)
                 continue
-            upserted = ledger.upsert_records(
-                ((source, p) for p in payloads), run_id=run_id, seen_via=seen_via
-            )
+            upserted = store_records(ledger, source, batch, run_id=run_id, seen_via=seen_via)
             result.new += len(upserted.new)
             result.changed += len(upserted.changed)
+            result.invalid += len(upserted.invalid)
             summary.new_keys += upserted.new
             summary.changed_keys += upserted.changed
-        # Invariant 3: the cursor moves only once the whole window is durably in the ledger.
+        # Invariant 3: the cursor moves only once the whole window is durably in the ledger
+        # (unreadable records included: they are stored as invalid, with their reason).
         ledger.advance_cursor(stream, end, run_id=run_id)
         log(
-            f"{stream}: {result.fetched} fetched, {result.new} new, {result.changed} changed "
-            f"in [{start.isoformat()}, {end.isoformat()}]"
+            f"{stream}: {result.fetched} fetched, {result.new} new, {result.changed} changed, "
+            f"{result.invalid} unreadable in [{start.isoformat()}, {end.isoformat()}]"
         )
         summary.streams.append(result)
     summary.orders_fetched_by_id = fetch_missing_orders(
@@ -113,18 +114,14 @@ def fetch_missing_orders(client: ShipStationClient, ledger: Ledger, record_keys:
         return 0
     wanted = ledger.order_ids_of(record_keys)
     missing = sorted(wanted - ledger.known_order_ids(wanted))
-    fetched = []
-    for order_id in missing:
-        order = client.get_order(order_id)
-        if order is not None:
-            fetched.append(order.raw)
+    fetched = [o for o in (client.get_order(i) for i in missing) if o is not None]
     if fetched:
-        ledger.upsert_orders(fetched)
+        store_orders(ledger, fetched, run_id=None)
     # Split children need their parent order too.
     infos = ledger.order_infos(wanted)
     parents = {i.parent_id for i in infos.values() if i.parent_id is not None}
     missing_parents = sorted(parents - ledger.known_order_ids(parents))
-    extra = [o.raw for o in (client.get_order(p) for p in missing_parents) if o is not None]
+    extra = [o for o in (client.get_order(p) for p in missing_parents) if o is not None]
     if extra:
-        ledger.upsert_orders(extra)
+        store_orders(ledger, extra, run_id=None)
     return len(fetched) + len(extra)

@@ -10,6 +10,7 @@ from shipnav_dagster.ledger import inbox
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.sync.intake import store_orders, store_records
 from shipnav_dagster.sync.match import MatchSummary, match_open_records
 from shipnav_dagster.sync.poll import fetch_missing_orders
 from shipnav_dagster.sync.write import WriteOptions, WriteSummary, write_back
@@ -57,13 +58,10 @@ def drain_inbox(
         try:
             items = shipstation.fetch_resource_url(_with_items(url))
             if kind in SHIPMENT_TYPES:
-                result = ledger.upsert_records(
-                    (("shipment", item) for item in items), run_id=run_id, seen_via="webhook"
-                )
+                result = store_records(ledger, "shipment", items, run_id=run_id, seen_via="webhook")
                 summary.records += result.new + result.changed
             else:
-                changed = ledger.upsert_orders(items)
-                ledger.reopen_records_of_orders(changed, run_id=run_id)
+                store_orders(ledger, items, run_id=run_id)
             inbox.mark_done(ledger, row["id"], len(items))
         except Exception as exc:  # recorded on the row and retried; one bad URL never stops the rest
             inbox.mark_failed(ledger, row["id"], f"{type(exc).__name__}: {exc}")

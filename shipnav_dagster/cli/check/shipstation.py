@@ -28,7 +28,7 @@ from shipnav_dagster.shipstation.errors import (
     ShipStationTransportError,
 )
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
-from shipnav_dagster.shipstation.v1.models import Store
+from shipnav_dagster.shipstation.v1.stores import Store
 
 SS = "ShipStation"
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -42,17 +42,8 @@ from shipnav_dagster.shipstation.errors import (
     describe_body,
     redact,
 )
-from shipnav_dagster.shipstation.v1.models import (
-    Fulfillment,
-    Order,
-    Page,
-    Shipment,
-    ShipStationModel,
-    Store,
-)
+from shipnav_dagster.shipstation.v1.stores import Store, parse_store
 from shipnav_dagster.shipstation.v1.timeutil import pacific_wallclock_window
-
-M = TypeVar("M", bound=ShipStationModel)
 
 DEFAULT_429_WAIT = 60.0  # seconds, when a 429 carries no X-Rate-Limit-Reset (what taps use)
 MAX_PAGES = 10_000  # 5 million records per window at 500 a page: beyond that something loops
@@ -161,31 +152,34 @@ class ShipStationClient:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def iter_shipments_created(self, start: datetime, end: datetime) -> Iterator[Shipment]:
+    # Records come back as the raw JSON objects ShipStation sent: each is parsed on its own by
+    # shipstation.v1.parser, so one unreadable record never costs the rest of its page.
+
+    def iter_shipments_created(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """Labels created in ``[start, end]`` (aware datetimes), oldest first, with items."""
-        return self._iter_window("/shipments", "createDate", start, end, Shipment, _SHIPMENT_PARAMS)
+        return self._iter_window("/shipments", "createDate", start, end, _SHIPMENT_PARAMS)
 
-    def iter_shipments_voided(self, start: datetime, end: datetime) -> Iterator[Shipment]:
+    def iter_shipments_voided(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """Labels voided in ``[start, end]``: voids never change createDate, so this is separate."""
-        return self._iter_window("/shipments", "voidDate", start, end, Shipment, _SHIPMENT_PARAMS)
+        return self._iter_window("/shipments", "voidDate", start, end, _SHIPMENT_PARAMS)
 
-    def iter_orders_modified(self, start: datetime, end: datetime) -> Iterator[Order]:
+    def iter_orders_modified(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         params = {"sortBy": "ModifyDate", "sortDir": "ASC"}
-        return self._iter_window("/orders", "modifyDate", start, end, Order, params)
+        return self._iter_window("/orders", "modifyDate", start, end, params)
 
-    def iter_fulfillments_created(self, start: datetime, end: datetime) -> Iterator[Fulfillment]:
+    def iter_fulfillments_created(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """Orders marked as shipped outside the label flow (they never appear in /shipments)."""
         params = {"sortBy": "CreateDate", "sortDir": "ASC"}
-        return self._iter_window("/fulfillments", "createDate", start, end, Fulfillment, params)
+        return self._iter_window("/fulfillments", "createDate", start, end, params)
 
-    def get_order(self, order_id: int) -> Order | None:
+    def get_order(self, order_id: int) -> dict[str, Any] | None:
         """One order by its ShipStation orderId; None when ShipStation does not know it."""
         response = self._request(
             "GET", f"/orders/{int(order_id)}", allow_404=True, endpoint="/orders/{orderId}"
         )
         if response is None:
             return None
-        return Order.from_api(self._json_object(response, f"/orders/{order_id}"))
+        return self._json_object(response, f"/orders/{order_id}")
 
     def list_stores(self, *, show_inactive: bool = False) -> list[Store]:
         params = {"showInactive": "true"} if show_inactive else None
@@ -194,7 +188,7 @@ class ShipStationClient:
         body = self._json(response, "/stores")
         if not isinstance(body, list):
             raise ShipStationError("unexpected /stores response: not a list", method="GET", path="/stores")
-        return [Store.from_api(item) for item in self._without_nulls(body)]
+        return [parse_store(item) for item in self._without_nulls(body)]
 
     def subscribe_webhook(
         self,
@@ -256,28 +250,16 @@ class ShipStationClient:
         date_param: str,
         start: datetime,
         end: datetime,
-        model: type[M],
         base: dict[str, str],
-    ) -> Iterator[M]:
+    ) -> Iterator[dict[str, Any]]:
         # Computed now, not on first iteration, so a naive or reversed window fails at the call.
         lower, upper = pacific_wallclock_window(start, end)
         params = {**base, f"{date_param}Start": lower, f"{date_param}End": upper}
-        return self._iter_models(path, params, model)
+        return self._iter_items(path, params)
 
-    def _iter_models(self, path: str, params: dict[str, str], model: type[M]) -> Iterator[M]:
-        collection = path.strip("/")
-        page_model = Page[model]  # type: ignore[valid-type]
+    def _iter_items(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         for body, _page in self._pages(path, params, self.page_size, path):
-            try:
-                page = page_model.from_api(body, collection)
-            except ValueError as exc:
-                raise ShipStationError(
-                    f"unexpected {collection} payload: {redact(str(exc), self._secrets)[:300]}",
-                    method="GET",
-                    path=path,
-                ) from None
-            self.stats.null_items_skipped += page.received - len(page.items)
-            yield from page.items
+            yield from self._without_nulls(_collection_of(body))
 
     def _pages(
         self, url: str, params: dict[str, str], page_size: int, path: str
@@ -460,8 +442,11 @@ class ShipStationClient:
             )
         return body
 
-    def _without_nulls(self, items: list[Any]) -> list[dict[str, Any]]:
-        kept = [item for item in items if isinstance(item, dict)]
+    def _without_nulls(self, items: list[Any]) -> list[Any]:
+        """ShipStation has been seen sending ``null`` list entries: they carry nothing and are
+        counted and skipped. Anything else, even a malformed entry, goes on to the parser, which
+        records it as invalid rather than losing it."""
+        kept = [item for item in items if item is not None]
         self.stats.null_items_skipped += len(items) - len(kept)
         return kept
 
