@@ -90,7 +90,7 @@ class Resolver:
         schema = self.deref(schema)
         nullable = bool(schema.get("x-nullable"))
         types: set[str] = set()
-        enum: set[str] | None = None
+        enum: frozenset[str] | set[str] | None = None
         for option in schema.get("anyOf") or []:
             inner = self.shape(option)
             types |= inner.types

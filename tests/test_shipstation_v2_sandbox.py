@@ -5,6 +5,7 @@ docs.shipstation.com), independent of shipnav's client, and that V1 and V2 show 
 """
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, time
 
 import httpx
@@ -30,9 +31,9 @@ def shop(empty_world: SandboxWorld) -> Shop:
 
 
 @pytest.fixture
-def client(sandbox: SandboxServers, empty_world: SandboxWorld) -> httpx.Client:
+def client(sandbox: SandboxServers, empty_world: SandboxWorld) -> Iterator[httpx.Client]:
     with v2_client(sandbox, empty_world) as http:
-        yield http  # type: ignore[misc]
+        yield http
 
 
 def label_ids(body: Record) -> list[str]:
@@ -161,7 +162,7 @@ def test_page_size_has_no_maximum_unless_configured(
 
 
 def test_label_filters(client: httpx.Client, shop: Shop) -> None:
-    def ids(**params: object) -> set[str]:
+    def ids(**params: str | int) -> set[str]:
         body = client.get("/v2/labels", params={"page_size": 100, **params}).json()
         return set(label_ids(body))
 
@@ -302,7 +303,7 @@ def test_split_shipments_share_the_shipment_number(client: httpx.Client, shop: S
 
 
 def test_shipment_filters(client: httpx.Client, shop: Shop) -> None:
-    def numbers(**params: object) -> list[str]:
+    def numbers(**params: str | int) -> list[str]:
         body = client.get("/v2/shipments", params={"page_size": 100, **params}).json()
         validate(body, "list_shipments_response_body")
         return [s["shipment_number"] for s in body["shipments"]]
@@ -358,7 +359,7 @@ def test_fulfillments_filter_on_create_date_not_created_at(client: httpx.Client,
 
 
 def test_fulfillment_filters(client: httpx.Client, shop: Shop) -> None:
-    def total(**params: object) -> int:
+    def total(**params: str | int) -> int:
         return client.get("/v2/fulfillments", params=params).json()["total"]
 
     marked = shop.fulfillments["marked"]

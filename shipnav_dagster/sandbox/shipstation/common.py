@@ -401,7 +401,7 @@ def _coerce_fault(name: str, value: object, current: object) -> object:
         raise AdminError(f"{name} must be a string or a list of strings")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise AdminError(f"{name} must be a number")
-    return type(current)(value)
+    return float(value) if isinstance(current, float) else int(value)
 
 
 def faults_dict(faults: Faults) -> dict[str, Any]:

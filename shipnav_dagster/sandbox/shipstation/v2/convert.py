@@ -114,7 +114,7 @@ def midnight_text(value: str | None) -> str | None:
 # Small parts
 
 
-def money(amount: object) -> Record:
+def money(amount: float | None) -> Record:
     return {"currency": CURRENCY, "amount": round(float(amount or 0.0), 2)}
 
 
@@ -267,11 +267,10 @@ def shipment_number(order: Record, orders: Mapping[int, Record]) -> str | None:
     current = order
     while True:
         parent_id = (current.get("advancedOptions") or {}).get("parentId")
-        parent = orders.get(parent_id) if isinstance(parent_id, int) else None
-        if parent is None or parent_id in seen:
+        if not isinstance(parent_id, int) or parent_id in seen or parent_id not in orders:
             return current.get("orderNumber")
         seen.add(parent_id)
-        current = parent
+        current = orders[parent_id]
 
 
 def shipment_status(order: Record) -> str:

@@ -9,8 +9,8 @@ Events: the spec's ``webhook_event`` enum (batch, carrier_connected,
 order_source_refresh_complete, rate, report_complete, sales_orders_imported, track) lacks the
 ShipStation events its help centre lists for V2 webhooks (BATCH_PROCESSED_V2, TRACK_EVENT_V2,
 SHIPMENT_CREATED_V2, LABEL_CREATED_V2, FULFILLMENT_SHIPPED_V2; the docs also write them in lower
-case). Both sets are accepted, the V2 names in either case, and echoed as sent; only
-LABEL_CREATED_V2 and FULFILLMENT_SHIPPED_V2 are ever delivered by the sandbox.
+case). Both sets are accepted, the V2 names in either case and stored in the help centre's
+upper case; only LABEL_CREATED_V2 and FULFILLMENT_SHIPPED_V2 are ever delivered by the sandbox.
 
 A second subscription to the same event (and store) is refused with 409
 ``webhook_event_type_conflict``: the spec lists 409 for create and that error code, and one
@@ -70,13 +70,13 @@ async def create_webhook(request: Request) -> Response:
     store_id = _store_id(body.get("store_id"))
     with world.lock:
         v2 = world.shipstation.v2
-        for hook in v2.webhooks.values():
-            if _same_event(hook["event"], event) and hook.get("store_id") == store_id:
+        for existing in v2.webhooks.values():
+            if _same_event(existing["event"], event) and existing.get("store_id") == store_id:
                 raise V2Error(
                     409,
                     "business_rules",
                     "webhook_event_type_conflict",
-                    f"A webhook for the event '{event}' already exists ({hook['webhook_id']}).",
+                    f"A webhook for the event '{event}' already exists ({existing['webhook_id']}).",
                 )
         hook_id = se_id(v2.next_id())
         hook: Record = {"webhook_id": hook_id, "url": url, "event": event, "headers": headers}
@@ -153,8 +153,10 @@ def _same_event(a: str, b: str) -> bool:
 def _event(value: object) -> str:
     if value is None or value == "":
         raise required("event is required.")
-    if isinstance(value, str) and (value in SPEC_EVENTS or value.upper() in SHIPSTATION_V2_EVENTS):
+    if isinstance(value, str) and value in SPEC_EVENTS:
         return value
+    if isinstance(value, str) and value.upper() in SHIPSTATION_V2_EVENTS:
+        return value.upper()
     allowed = ", ".join((*SPEC_EVENTS, *SHIPSTATION_V2_EVENTS))
     raise invalid_value(f"event must be one of {allowed}; got {value!r}.")
 
