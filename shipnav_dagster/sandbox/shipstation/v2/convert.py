@@ -6,19 +6,15 @@ V2 *label*; ``orderKey`` becomes ``external_shipment_id`` and ``orderNumber`` be
 ``shipment_number``. That number is not unique in V2 (the spec says so): the shipments split off
 an order keep the order's number, where V1 shows the split child as ``<number>-N``.
 
-Times: V1 stores naive Pacific wall-clock; V2 answers ISO-8601 in UTC with ``Z``, trailing zeros
-of the fraction dropped (``2026-08-12T19:46:28.8Z``). Date-only values (``ship_date``) come back
-as the Pacific midnight of that day expressed in UTC (``2026-09-03T07:00:00Z`` during PDT), as
-captured production responses show.
+Times are converted by ``times`` (naive Pacific in, UTC with ``Z`` out).
 
 Only properties the V2 spec defines are emitted (its schemas forbid additional properties), in
 the order captured responses list them.
 """
 
-import functools
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from shipnav_dagster.sandbox.shipstation.v2.ids import (
@@ -27,7 +23,7 @@ from shipnav_dagster.sandbox.shipstation.v2.ids import (
     optional_se_id,
     se_id,
 )
-from shipnav_dagster.sandbox.state import PACIFIC
+from shipnav_dagster.sandbox.shipstation.v2.times import midnight_text, pacific_instant, utc_text
 
 Record = dict[str, Any]
 
@@ -71,43 +67,6 @@ _TRACKING_URLS = {
     "stamps_com": "https://tools.usps.com/go/TrackConfirmAction.action?tLabels={}",
     "dhl_express": "https://www.dhl.com/en/express/tracking.html?AWB={}",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Time
-
-
-@functools.lru_cache(maxsize=262_144)
-def pacific_instant(value: str | None) -> datetime | None:
-    """A stored naive Pacific timestamp (7 fractional digits) as an aware UTC datetime."""
-    if not value:
-        return None
-    naive = datetime.fromisoformat(value)
-    return naive.replace(tzinfo=PACIFIC).astimezone(UTC)
-
-
-def pacific_midnight(value: str | None) -> datetime | None:
-    """The Pacific midnight (as UTC) of a stored date or midnight-datetime (``2024-09-17…``)."""
-    if not value:
-        return None
-    day = date.fromisoformat(value[:10])
-    return datetime(day.year, day.month, day.day, tzinfo=PACIFIC).astimezone(UTC)
-
-
-def format_utc(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{value.microsecond:06d}".rstrip("0")
-    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
-
-
-def utc_text(value: str | None) -> str | None:
-    return format_utc(pacific_instant(value))
-
-
-def midnight_text(value: str | None) -> str | None:
-    return format_utc(pacific_midnight(value))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""V2 query parameters, read the way ASP.NET Core model binding reads them.
+"""Reading a V2 request: query parameters (the way ASP.NET Core model binding reads them), path ids.
 
 Names match case-insensitively; a repeated name binds its first value; an empty value means "not
 given"; a parameter the endpoint does not declare is ignored, never refused. A declared
@@ -8,11 +8,13 @@ operation).
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 
-from shipnav_dagster.sandbox.shipstation.v2.errors import invalid_value
+from shipnav_dagster.sandbox.shipstation.v2.errors import V2Error, invalid_value
 from shipnav_dagster.sandbox.shipstation.v2.ids import is_se_id
+from shipnav_dagster.sandbox.state import SandboxWorld
 
 DEFAULT_PAGE_SIZE = 25  # the spec's page_size default
 
@@ -84,3 +86,35 @@ def parse_instant(value: str, name: str = "value") -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def world_of(request: Request) -> SandboxWorld:
+    return request.app.state.world
+
+
+def base_url(request: Request) -> str:
+    """The server's base URL without a trailing slash (V2 paths begin ``/v2/``)."""
+    return str(request.base_url).rstrip("/")
+
+
+def descending(query: Query) -> bool:
+    """``sort_dir`` defaults to desc (the spec's sort_dir parameter default)."""
+    return (query.choice("sort_dir", ("asc", "desc")) or "desc") == "desc"
+
+
+def path_se_id(request: Request, name: str) -> str:
+    """A path parameter typed ``se_id`` in the spec; 400 if it is not one."""
+    value = request.path_params[name]
+    if not is_se_id(value):
+        raise invalid_value(f"{name} must be an id like se-123456; got '{value}'.")
+    return value
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise V2Error(400, "validation", "request_body_required", "The request body must be JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid_value("The request body must be a JSON object.")
+    return body

@@ -25,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shipnav_dagster.sandbox.shipstation.v2.errors import V2Error, invalid_value, not_found, required
-from shipnav_dagster.sandbox.shipstation.v2.ids import is_se_id, se_id
+from shipnav_dagster.sandbox.shipstation.v2.ids import se_id
+from shipnav_dagster.sandbox.shipstation.v2.query import json_object, path_se_id, world_of
 from shipnav_dagster.sandbox.state import SandboxWorld
 
 Record = dict[str, Any]
@@ -49,19 +50,15 @@ SHIPSTATION_V2_EVENTS = (
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
 
 
-def _world(request: Request) -> SandboxWorld:
-    return request.app.state.world
-
-
 async def list_webhooks(request: Request) -> Response:
-    world = _world(request)
+    world = world_of(request)
     with world.lock:
         hooks = world.shipstation.v2.webhooks
         return JSONResponse([_public(h) for h in sorted(hooks.values(), key=_creation_order)])
 
 
 async def create_webhook(request: Request) -> Response:
-    world = _world(request)
+    world = world_of(request)
     body = await json_object(request)
     event = _event(body.get("event"))
     url = _url(body.get("url"), "url")
@@ -89,16 +86,16 @@ async def create_webhook(request: Request) -> Response:
 
 
 async def get_webhook(request: Request) -> Response:
-    world = _world(request)
-    hook_id = _path_id(request)
+    world = world_of(request)
+    hook_id = path_se_id(request, "webhook_id")
     with world.lock:
         return JSONResponse(_public(_find(world, hook_id)))
 
 
 async def update_webhook(request: Request) -> Response:
     """The spec's update body has ``url`` and ``headers``; ``name`` is taken too (current docs)."""
-    world = _world(request)
-    hook_id = _path_id(request)
+    world = world_of(request)
+    hook_id = path_se_id(request, "webhook_id")
     body = await json_object(request)
     changes: Record = {}
     if "url" in body:
@@ -113,8 +110,8 @@ async def update_webhook(request: Request) -> Response:
 
 
 async def delete_webhook(request: Request) -> Response:
-    world = _world(request)
-    hook_id = _path_id(request)
+    world = world_of(request)
+    hook_id = path_se_id(request, "webhook_id")
     with world.lock:
         _find(world, hook_id)
         del world.shipstation.v2.webhooks[hook_id]
@@ -137,13 +134,6 @@ def _find(world: SandboxWorld, hook_id: str) -> Record:
     if hook is None:
         raise not_found(f"webhook_id {hook_id} was not found.")
     return hook
-
-
-def _path_id(request: Request) -> str:
-    value = request.path_params["webhook_id"]
-    if not is_se_id(value):
-        raise invalid_value(f"webhook_id must be an id like se-123456; got '{value}'.")
-    return value
 
 
 def _same_event(a: str, b: str) -> bool:
@@ -200,13 +190,3 @@ def _store_id(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid_value("store_id must be an integer.")
     return value
-
-
-async def json_object(request: Request) -> Record:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise V2Error(400, "validation", "request_body_required", "The request body must be JSON.") from None
-    if not isinstance(body, dict):
-        raise invalid_value("The request body must be a JSON object.")
-    return body
