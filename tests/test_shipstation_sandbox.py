@@ -1,6 +1,7 @@
 """The ShipStation V1 emulator's own rules, checked over real HTTP with a plain httpx client.
 
-These pin the documented behaviour (reference/shipstation.md), independent of shipnav's client.
+These pin the documented V1 behaviour (docs.shipstation.com/apis/shipstation-v1 and the historic
+V1 API reference), independent of shipnav's client.
 The record builders here are also used by tests/test_shipstation_client.py.
 """
 

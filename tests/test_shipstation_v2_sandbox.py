@@ -326,6 +326,14 @@ def test_shipment_filters(client: httpx.Client, shop: Shop) -> None:
     ]
     assert numbers(batch_id="se-555", shipment_number="1005") == ["1005"]
     assert numbers(pickup_id="pik-1") == []
+    assert numbers(ship_to_name="customer 100") == [f"100{n}" for n in (7, 7, 6, 5, 4, 3, 2, 1)]
+    assert numbers(ship_to_name="Customer 1004") == ["1004"]
+    assert numbers(item_keyword="crew tee") == numbers()  # every order has the tee (by name)
+    assert numbers(item_keyword="BOTTLE") == []
+    # Paid when placed: 09:00 PDT for order 1001 (16:00Z).
+    assert numbers(payment_date_start="2024-09-17T16:00:00Z", payment_date_end="2024-09-17T16:00:00Z") == [
+        "1001"
+    ]
     empty = client.get("/v2/shipments", params={"shipment_number": "nope"}).json()
     validate(empty, "list_shipments_response_body")
     assert (empty["total"], empty["pages"]) == (0, 1)  # the spec's pages minimum for shipments
@@ -371,6 +379,10 @@ def test_fulfillment_filters(client: httpx.Client, shop: Shop) -> None:
     assert total(ship_date_start="2024-09-17T00:00:00Z") == 0
     assert total(order_source_id=f"se-{shop.stores['web']}") == 1
     assert total(order_source_id=f"se-{shop.stores['market']}") == 0
+    assert total(ship_to_name="customer 1003", ship_to_country_code="us") == 1
+    assert total(fulfillment_provider_code="external") == 1
+    assert total(fulfillment_provider_code="amazon_fba") == 0
+    assert total(batch_id="se-555") == 0
 
 
 def test_create_fulfillments_marks_shipped_with_partial_success(

@@ -155,8 +155,8 @@ def parse_filter_datetime(value: str, name: str = "value") -> datetime:
 
     Documented form: ``yyyy-mm-dd hh:mm:ss`` Pacific; ``T``, fractions and a bare date are also
     accepted. A value with an explicit offset is converted to Pacific wall-clock, as .NET's
-    DateTime binding does on a server whose local zone is Pacific (undocumented; one client
-    relies on it, reference/shipstation.md §4).
+    DateTime binding does on a server whose local zone is Pacific (undocumented; SkuVault's
+    ShipStation client sends ``createDateStart=2020-01-01T10:00:00-00:00`` and relies on it).
     """
     match = _FILTER_DATETIME.match(value)
     if match is None:
