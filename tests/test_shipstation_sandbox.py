@@ -1,6 +1,7 @@
 """The ShipStation V1 emulator's own rules, checked over real HTTP with a plain httpx client.
 
-These pin the documented behaviour (reference/shipstation.md), independent of shipnav's client.
+These pin the documented V1 behaviour (docs.shipstation.com/apis/shipstation-v1 and the historic
+V1 API reference), independent of shipnav's client.
 The record builders here are also used by tests/test_shipstation_client.py.
 """
 
@@ -266,13 +267,24 @@ def test_valid_credentials_get_the_envelope(client: httpx.Client, empty_world: S
         {"sortBy": "Carrier"},
         {"sortDir": "sideways"},
         {"page": "0"},
-        {"noSuchFilter": "1"},
     ],
 )
-def test_malformed_or_unknown_params_get_400(client: httpx.Client, params: dict[str, str]) -> None:
+def test_malformed_params_get_400(client: httpx.Client, params: dict[str, str]) -> None:
     response = client.get("/shipments", params=params)
     assert response.status_code == 400
     assert response.json()["message"]
+
+
+def test_unknown_params_are_ignored(client: httpx.Client, empty_world: SandboxWorld) -> None:
+    """ASP.NET binds only the parameters an action declares; the rest never reach it."""
+    add_shipments(empty_world, shipment_record(1, "2024-09-17T10:00:00.0000000"))
+    # The Singer taps send void=False with every /shipments request.
+    tap = client.get("/shipments", params={"void": "False", "includeShipmentItems": "true"})
+    assert tap.status_code == 200 and ids(tap.json()) == [1]
+    assert ids(client.get("/shipments", params={"noSuchFilter": "x", "orderId": "10001"}).json()) == [1]
+    assert client.get("/orders", params={"whatever": "1"}).status_code == 200
+    assert client.get("/fulfillments", params={"void": "False"}).status_code == 200
+    assert client.get("/stores", params={"noSuchFilter": "1"}).status_code == 200
 
 
 def test_param_names_are_case_insensitive_and_empty_means_absent(

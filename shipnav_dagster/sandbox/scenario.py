@@ -30,6 +30,7 @@ from shipnav_dagster.sandbox.nav.schema import (
     EntityDef,
     default_value,
 )
+from shipnav_dagster.sandbox.shipstation.v2 import events as v2_events
 from shipnav_dagster.sandbox.state import SandboxWorld, format_pacific, pacific_now
 
 Record = dict[str, Any]
@@ -736,6 +737,7 @@ def buy_label(
             "formData": None,
         }
         world.shipstation.shipments[shipment_id] = shipment
+        v2_events.label_created(world, shipment)
         if not is_return:
             order.update(
                 orderStatus="shipped", shipDate=shipped_on, carrierCode=carrier_code, serviceCode=service
@@ -793,7 +795,8 @@ def mark_shipped(
     """Mark an order shipped outside ShipStation: a ``GET /fulfillments`` record, no shipment.
 
     ``carrier`` is free text as the seller typed it (``FedEx``, ``Royal Mail``); the fulfillment's
-    ``shipDate`` is a midnight datetime, unlike a shipment's bare date. Returns the fulfillment.
+    ``shipDate`` is a midnight datetime, unlike a shipment's bare date. Queues a
+    FULFILLMENT_SHIPPED_V2 notification for each V2 subscription to it. Returns the fulfillment.
     """
     at = _now(created)
     with world.lock:
@@ -826,6 +829,7 @@ def mark_shipped(
         world.shipstation.fulfillments[fulfillment_id] = fulfillment
         order.update(orderStatus="shipped", shipDate=_date_text(shipped_on))
         _bump_modify(order, at)
+        v2_events.fulfillment_shipped(world, fulfillment)
         return fulfillment
 
 

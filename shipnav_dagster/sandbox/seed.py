@@ -438,10 +438,10 @@ class _Timeline:
     """Callbacks ordered by time (ties by insertion order), so ids grow with time."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._heap: list[tuple[datetime, int, Callable[[], object]]] = []
         self._seq = itertools.count()
 
-    def at(self, when: datetime, action: Callable[[], None]) -> None:
+    def at(self, when: datetime, action: Callable[[], object]) -> None:
         heapq.heappush(self._heap, (when, next(self._seq), action))
 
     def run(self) -> None:
@@ -629,12 +629,13 @@ def _schedule_labels(ctx: _Ctx, plan: _Plan, live: _Live, first: datetime) -> No
 def _schedule_packages(ctx: _Ctx, plan: _Plan, live: _Live, first: datetime) -> None:
     """One order, 2–3 boxes: one label per box, minutes apart, items divided between them."""
     packages = min(len(plan.items), 2 + int(ctx.rng.random() < 0.35))
+
+    def box(when: datetime, group: list[sc.ItemSpec]) -> Callable[[], None]:
+        return lambda: _buy(ctx, plan, live, live.order["orderId"], when, items=group)
+
     for k in range(packages):
         when = min(first + timedelta(minutes=4 * k) + _minutes(ctx.rng, 0, 3), ctx.latest)
-        group = plan.items[k::packages]
-        ctx.timeline.at(
-            when, lambda w=when, g=group: _buy(ctx, plan, live, live.order["orderId"], w, items=g)
-        )
+        ctx.timeline.at(when, box(when, plan.items[k::packages]))
     if plan.post_partial:
         ctx.timeline.at(
             min(first + timedelta(minutes=20), ctx.latest), lambda: _post_partial(ctx, plan, live)

@@ -1,10 +1,16 @@
-"""Run the ShipStation and NAV emulators on loopback, each in a uvicorn server on its own thread."""
+"""Run the emulators on loopback, each in a uvicorn server on its own thread.
+
+Three servers: ShipStation V1 (the ``ssapi.shipstation.com`` paths), ShipStation V2 (the
+``api.shipstation.com/v2/...`` paths) and NAV. The two ShipStation APIs are separate hosts in
+reality, so they get separate ports here too; both serve the same world (one account).
+"""
 
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import uvicorn
@@ -16,6 +22,11 @@ from shipnav_dagster.sandbox.state import (
     SANDBOX_NAV_TENANT,
     SandboxWorld,
 )
+
+if TYPE_CHECKING:
+    from shipnav_dagster.sandbox.shipstation.v2.delivery import Delivery
+
+SHIPSTATION_API_VERSIONS = ("v1", "v2")
 
 
 def nav_service_root(base_url: str) -> str:
@@ -65,20 +76,29 @@ class ThreadedServer:
 
 
 class SandboxServers:
-    """Both emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting."""
+    """The emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting."""
 
     def __init__(
-        self, world: SandboxWorld, host: str = "127.0.0.1", shipstation_port: int = 0, nav_port: int = 0
+        self,
+        world: SandboxWorld,
+        host: str = "127.0.0.1",
+        shipstation_port: int = 0,
+        nav_port: int = 0,
+        shipstation_v2_port: int = 0,
     ) -> None:
         from shipnav_dagster.sandbox.nav.app import create_app as create_nav_app
         from shipnav_dagster.sandbox.shipstation.v1 import create_app as create_shipstation_app
+        from shipnav_dagster.sandbox.shipstation.v2.app import create_app as create_shipstation_v2_app
 
         self.host = host
         self.shipstation_app = create_shipstation_app(world)
+        self.shipstation_v2_app = create_shipstation_v2_app(world)
         self.nav_app = create_nav_app(world)
         self._ss = ThreadedServer(self.shipstation_app, host, shipstation_port)
+        self._ss2 = ThreadedServer(self.shipstation_v2_app, host, shipstation_v2_port)
         self._nav = ThreadedServer(self.nav_app, host, nav_port)
         self.shipstation_port = 0
+        self.shipstation_v2_port = 0
         self.nav_port = 0
 
     @property
@@ -88,20 +108,35 @@ class SandboxServers:
     @world.setter
     def world(self, world: SandboxWorld) -> None:
         self.shipstation_app.state.world = world
+        self.shipstation_v2_app.state.world = world
         self.nav_app.state.world = world
 
     def start(self) -> "SandboxServers":
         self.shipstation_port = self._ss.start()
+        self.shipstation_v2_port = self._ss2.start()
         self.nav_port = self._nav.start()
         return self
 
     def stop(self) -> None:
         self._ss.stop()
+        self._ss2.stop()
         self._nav.stop()
 
     @property
     def shipstation_url(self) -> str:
+        """ShipStation V1 base URL (paths like ``/shipments`` hang directly off it)."""
         return f"http://{self.host}:{self.shipstation_port}"
+
+    @property
+    def shipstation_v2_url(self) -> str:
+        """ShipStation V2 base URL, without ``/v2`` (every V2 path begins ``/v2/``)."""
+        return f"http://{self.host}:{self.shipstation_v2_port}"
+
+    def deliver_v2_webhooks(self, timeout: float = 5.0) -> "list[Delivery]":
+        """Send the queued V2 webhook notifications (loopback receivers only); see ``delivery``."""
+        from shipnav_dagster.sandbox.shipstation.v2.delivery import deliver_webhooks
+
+        return deliver_webhooks(self.world, self.shipstation_v2_url, timeout=timeout)
 
     @property
     def nav_base_url(self) -> str:
@@ -115,13 +150,30 @@ class SandboxServers:
     def nav_token_url(self) -> str:
         return f"{self.nav_base_url}/{SANDBOX_NAV_TENANT}/oauth2/v2.0/token"
 
-    def env(self, nav_auth: str = "oauth2") -> dict[str, str]:
-        """The environment that points shipnav at these servers (sandbox credentials only)."""
+    def env(self, nav_auth: str = "oauth2", shipstation_api_version: str = "v1") -> dict[str, str]:
+        """The environment that points shipnav at these servers (sandbox credentials only).
+
+        ``shipstation_api_version="v2"`` points it at the V2 server instead: the V2 key, no secret,
+        ``SHIPSTATION_API_VERSION=v2`` and a base URL without ``/v2``. The V1 default adds no
+        ``SHIPSTATION_API_VERSION``.
+        """
+        if shipstation_api_version not in SHIPSTATION_API_VERSIONS:
+            raise ValueError(f"shipstation_api_version must be one of {SHIPSTATION_API_VERSIONS}")
         world = self.world
+        if shipstation_api_version == "v2":
+            shipstation = {
+                "SHIPSTATION_API_VERSION": "v2",
+                "SHIPSTATION_API_URL": self.shipstation_v2_url,
+                "SHIPSTATION_API_KEY": world.shipstation.v2.api_key,
+            }
+        else:
+            shipstation = {
+                "SHIPSTATION_API_URL": self.shipstation_url,
+                "SHIPSTATION_API_KEY": world.shipstation.api_key,
+                "SHIPSTATION_API_SECRET": world.shipstation.api_secret,
+            }
         env = {
-            "SHIPSTATION_API_URL": self.shipstation_url,
-            "SHIPSTATION_API_KEY": world.shipstation.api_key,
-            "SHIPSTATION_API_SECRET": world.shipstation.api_secret,
+            **shipstation,
             "NAV_ODATA_URL": self.nav_odata_url,
             "NAV_AUTH": nav_auth,
             "NAV_TRACKING_MAX_LENGTH": str(world.nav.tracking_max_length),

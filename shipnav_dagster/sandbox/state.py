@@ -17,6 +17,8 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 
 SANDBOX_SHIPSTATION_KEY = "sandbox-api-key"
 SANDBOX_SHIPSTATION_SECRET = "sandbox-api-secret"
+# A V2 key is a single opaque string sent as the ``API-Key`` header; it is not a V1 key+secret pair.
+SANDBOX_SHIPSTATION_V2_KEY = "sandbox-v2-api-key"
 SANDBOX_NAV_CLIENT_ID = "sandbox-client-id"
 SANDBOX_NAV_CLIENT_SECRET = "sandbox-client-secret"
 SANDBOX_NAV_USERNAME = "SANDBOX"
@@ -79,6 +81,45 @@ class RequestLog:
         self.entries.clear()
 
 
+@dataclass(frozen=True)
+class PendingNotification:
+    """A V2 webhook notification waiting for ``deliver_webhooks``: where to POST what."""
+
+    webhook_id: str
+    resource_type: str
+    # Path and query of the resource_url, below the V2 server's base URL ("/v2/labels?batch_id=se-1").
+    resource_path: str
+
+
+@dataclass
+class ShipStationV2State:
+    """The V2 API's own surface over the shared ShipStation account: key, limits, faults, webhooks.
+
+    The data (orders = V2 shipments, shipments = V2 labels, fulfillments) stays in
+    ``ShipStationState``; V2 only sees it through other names and shapes.
+    """
+
+    api_key: str = SANDBOX_SHIPSTATION_V2_KEY
+    # https://docs.shipstation.com/rate-limits: 200 requests per minute by default.
+    rate_limit_per_minute: int = 200
+    rate_window_seconds: float = 60.0
+    # Neither the V2 spec nor the docs state a page_size maximum; None serves any size asked for,
+    # a number silently caps it (lets tests check that a client follows ``pages``/``links``).
+    max_page_size: int | None = None
+    rate_windows: dict[str, list[float]] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    faults: Faults = field(default_factory=Faults)
+    log: RequestLog = field(default_factory=RequestLog)
+    # webhook_id ("se-…") -> {webhook_id, url, event, headers, name, store_id}
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outbox: list[PendingNotification] = field(default_factory=list)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(70_001))
+
+    def next_id(self) -> int:
+        return next(self.ids)
+
+
 @dataclass
 class ShipStationState:
     stores: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -101,6 +142,7 @@ class ShipStationState:
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
     ids: itertools.count = field(default_factory=lambda: itertools.count(900_000_001))
+    v2: ShipStationV2State = field(default_factory=ShipStationV2State)
 
     def next_id(self) -> int:
         return next(self.ids)

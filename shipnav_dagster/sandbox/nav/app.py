@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -720,8 +720,12 @@ def _matching(
         rows = [(r, v) for r, v in rows if evaluate(opts.filter, v, fields)]
     rows.sort(key=lambda rv: tuple(rv[1][k] for k in entity.keys))  # NAV returns key order
     for name, descending in reversed(opts.orderby):
-        rows.sort(key=lambda rv, n=name: rv[1][n], reverse=descending)
+        rows.sort(key=_view_field(name), reverse=descending)
     return [r for r, _v in rows]
+
+
+def _view_field(name: str) -> Callable[[tuple[dict[str, Any], dict[str, Any]]], Any]:
+    return lambda row: row[1][name]
 
 
 def _page_size(nav: NavState, headers: Mapping[str, str]) -> tuple[int, bool]:

@@ -2,11 +2,11 @@
 
 It serves the records in ``world.shipstation`` exactly as stored (the JSON the real API returns:
 naive Pacific timestamps with 7 fractional digits) and reproduces the documented behaviour a
-client must cope with (reference/shipstation.md): Basic auth with key/secret, Pacific wall-clock
-filters with inclusive bounds, ``page/pages`` envelopes (optionally with the documented
-``"pages": 0`` quirk), pageSize clamped to 500, ``X-Rate-Limit-*`` headers and 429s per credential
-pair, ASP.NET Web API 500 bodies, and injectable faults (latency, failures, throttling, dropped
-connections).
+client must cope with: Basic auth with key/secret, Pacific wall-clock filters with inclusive
+bounds, ``page/pages`` envelopes (optionally with the documented ``"pages": 0`` quirk), pageSize
+clamped to 500, query parameters bound case-insensitively with unknown ones ignored,
+``X-Rate-Limit-*`` headers and 429s per credential pair, ASP.NET Web API 500 bodies, and
+injectable faults (latency, failures, throttling, dropped connections).
 
 Every handler reads the world from ``request.app.state.world`` because the test server swaps
 worlds between tests; every read or write of the world happens under ``world.lock``.
@@ -16,19 +16,13 @@ Operator/bench endpoints live under ``/_sandbox/`` (no auth, not rate limited, n
 ``GET /_sandbox/stats``.
 """
 
-import asyncio
 import base64
 import binascii
-import contextvars
-import dataclasses
 import hashlib
 import hmac
-import logging
 import math
 import re
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -37,14 +31,24 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipnav_dagster.sandbox import scenario
+from shipnav_dagster.sandbox.shipstation.common import (
+    AdminSpec,
+    Gate,
+    GatePolicy,
+    RateStatus,
+    admin_routes,
+    as_bool,
+    as_float,
+    as_int,
+    gateway_response,
+    quiet_deliberate_drops,
+)
 from shipnav_dagster.sandbox.state import (
     PACIFIC,
-    Faults,
     SandboxWorld,
     ShipStationState,
 )
@@ -52,7 +56,6 @@ from shipnav_dagster.sandbox.state import (
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
 SELLER_ID = 100_000  # the one emulated ShipStation account
-ADMIN_PREFIX = "/_sandbox/"
 WEBHOOK_EVENTS = (
     "ORDER_NOTIFY",
     "ITEM_ORDER_NOTIFY",
@@ -75,23 +78,19 @@ ASPNET_500_BODY = {
     "ExceptionType": "System.NullReferenceException",
     "StackTrace": None,
 }
-GATEWAY_HTML = (
-    "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}</h1>"
-    "</center><hr><center>cloudflare</center></body></html>"
-)
-GATEWAY_REASONS = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
-
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
 
 
 class BadRequest(Exception):
-    """A malformed or unknown query parameter / body field: answered 400 with a JSON message."""
+    """A malformed query parameter value or body field: answered 400 with a JSON message."""
 
 
 # ---------------------------------------------------------------------------------------------
-# Query parameters: ASP.NET Web API binds them case-insensitively, and an empty value means "not
-# given" (it binds to null), so both rules are emulated.
+# Query parameters, bound as ASP.NET Web API binds them: names case-insensitively, an empty value
+# means "not given" (it binds to null), and a parameter the action does not declare is ignored
+# (model binding only looks up the names it needs). Clients rely on that: the Singer taps send
+# ``void=False`` to /shipments, which is no documented filter.
 
 
 class Params:
@@ -100,9 +99,7 @@ class Params:
         self.values: dict[str, str] = {}
         for key, value in request.query_params.multi_items():
             name = canonical.get(key.lower())
-            if name is None:
-                raise BadRequest(f"The query parameter '{key}' is not supported by this resource.")
-            if value.strip() != "":
+            if name is not None and value.strip() != "":
                 self.values[name] = value.strip()
 
     def text(self, name: str) -> str | None:
@@ -158,8 +155,8 @@ def parse_filter_datetime(value: str, name: str = "value") -> datetime:
 
     Documented form: ``yyyy-mm-dd hh:mm:ss`` Pacific; ``T``, fractions and a bare date are also
     accepted. A value with an explicit offset is converted to Pacific wall-clock, as .NET's
-    DateTime binding does on a server whose local zone is Pacific (undocumented; one client
-    relies on it, reference/shipstation.md §4).
+    DateTime binding does on a server whose local zone is Pacific (undocumented; SkuVault's
+    ShipStation client sends ``createDateStart=2020-01-01T10:00:00-00:00`` and relies on it).
     """
     match = _FILTER_DATETIME.match(value)
     if match is None:
@@ -612,157 +609,10 @@ def _body_date(value: object) -> date | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Admin endpoints for operators and benchmarks running the sandbox as a separate process.
-
-CONFIG_FIELDS = {"rate_limit_per_minute": int, "rate_window_seconds": float, "report_zero_pages": bool}
+# The gate (auth, rate limit, faults, log) and the operator endpoints, as V1 answers them.
 
 
-async def admin_faults(request: Request) -> Response:
-    """Set Faults fields, e.g. ``{"fail_next": 2, "fail_paths": ["/shipments"]}``."""
-    world = _world(request)
-    body = await _json_body(request)
-    known = {f.name: f for f in dataclasses.fields(Faults)}
-    with world.lock:
-        faults = world.shipstation.faults
-        for name, value in body.items():
-            if name not in known or name == "requests_seen":
-                raise BadRequest(f"unknown fault {name!r}; known: {sorted(set(known) - {'requests_seen'})}")
-            setattr(faults, name, _coerce_fault(name, value, getattr(faults, name)))
-        return JSONResponse(_faults_dict(faults))
-
-
-def _coerce_fault(name: str, value: object, current: object) -> object:
-    if isinstance(current, tuple):
-        if isinstance(value, str):
-            return (value,)
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise BadRequest(f"{name} must be a string or a list of strings")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadRequest(f"{name} must be a number")
-    return type(current)(value)
-
-
-async def admin_config(request: Request) -> Response:
-    """Set the rate limit, its window, and the ``pages: 0`` quirk of the running sandbox."""
-    world = _world(request)
-    body = await _json_body(request)
-    with world.lock:
-        state = world.shipstation
-        for name, value in body.items():
-            kind = CONFIG_FIELDS.get(name)
-            if kind is None:
-                raise BadRequest(f"unknown setting {name!r}; known: {sorted(CONFIG_FIELDS)}")
-            if kind is bool and not isinstance(value, bool):
-                raise BadRequest(f"{name} must be true or false")
-            if kind is not bool and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise BadRequest(f"{name} must be a number")
-            setattr(state, name, kind(value))
-        state.rate_windows.clear()
-        return JSONResponse({name: getattr(state, name) for name in CONFIG_FIELDS})
-
-
-async def admin_reset(request: Request) -> Response:
-    """Clear faults, rate-limit windows and the request log (data is kept)."""
-    world = _world(request)
-    with world.lock:
-        world.shipstation.faults = Faults()
-        world.shipstation.rate_windows.clear()
-        world.shipstation.log.clear()
-        world.shipstation.max_in_flight = world.shipstation.in_flight
-    return JSONResponse({"reset": True})
-
-
-async def admin_stats(request: Request) -> Response:
-    world = _world(request)
-    with world.lock:
-        state = world.shipstation
-        entries = list(state.log.entries)
-        by_endpoint = Counter(f"{m} {p}" for m, p, _q, _s in entries)
-        by_status = Counter(str(s) for _m, _p, _q, s in entries)
-        return JSONResponse(
-            {
-                "requests": len(entries),
-                "by_endpoint": dict(sorted(by_endpoint.items())),
-                "by_status": dict(sorted(by_status.items())),
-                "records": {
-                    "orders": len(state.orders),
-                    "shipments": len(state.shipments),
-                    "fulfillments": len(state.fulfillments),
-                    "stores": len(state.stores),
-                    "webhooks": len(state.webhooks),
-                },
-                "rate_limit": {
-                    "limit": _effective_limit(state),
-                    "window_seconds": state.rate_window_seconds,
-                },
-                "faults": _faults_dict(state.faults),
-                "in_flight": state.in_flight,
-                "max_in_flight": state.max_in_flight,
-            }
-        )
-
-
-def _faults_dict(faults: Faults) -> Record:
-    values = dataclasses.asdict(faults)
-    values["fail_paths"] = list(faults.fail_paths)
-    return values
-
-
-# ---------------------------------------------------------------------------------------------
-# The gate: latency, auth, rate limit, faults and the request log, in front of every API route.
-
-# Set when a response is deliberately cut off, so the server's "returned without completing
-# response" error (expected here) is not logged as a failure.
-_DROPPED: contextvars.ContextVar[bool] = contextvars.ContextVar("shipstation_sandbox_dropped", default=False)
-
-
-class _DeliberateDropFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _DROPPED.get()
-
-
-def _effective_limit(state: ShipStationState) -> int:
-    """The per-window budget; a fault-injected budget (if set) overrides the account's."""
-    return state.faults.rate_limit_per_minute or state.rate_limit_per_minute
-
-
-@dataclass
-class RateStatus:
-    limit: int
-    remaining: int
-    reset: int
-    allowed: bool
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "X-Rate-Limit-Limit": str(self.limit),
-            "X-Rate-Limit-Remaining": str(self.remaining),
-            "X-Rate-Limit-Reset": str(self.reset),
-        }
-
-
-def consume_rate(state: ShipStationState, bucket: str | None, now: float) -> RateStatus:
-    """Count one request in the credential pair's fixed window (call with the lock held)."""
-    limit = _effective_limit(state)
-    window = max(state.rate_window_seconds, 0.001)
-    if limit <= 0:
-        return RateStatus(limit=0, remaining=0, reset=0, allowed=True)
-    if bucket is None:  # unauthenticated: report the budget without spending it
-        return RateStatus(limit=limit, remaining=limit, reset=math.ceil(window), allowed=True)
-    slot = state.rate_windows.get(bucket)
-    if slot is None or now - slot[0] >= window:
-        slot = [now, 0.0]
-        state.rate_windows[bucket] = slot
-    allowed = slot[1] < limit
-    if allowed:
-        slot[1] += 1
-    # Reset is whole seconds, rounded up so that waiting it out always reaches the new window.
-    reset = max(0, math.ceil(slot[0] + window - now))
-    return RateStatus(limit=limit, remaining=max(0, limit - int(slot[1])), reset=reset, allowed=allowed)
-
-
-def credential_bucket(state: ShipStationState, headers: dict[str, str]) -> str | None:
+def credential_bucket(state: ShipStationState, headers: Mapping[str, str]) -> str | None:
     """The rate-limit bucket of valid Basic credentials, or None when they are wrong/missing."""
     header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -781,129 +631,68 @@ def credential_bucket(state: ShipStationState, headers: dict[str, str]) -> str |
     return hashlib.sha256(f"{key}:{secret}".encode()).hexdigest()[:16]
 
 
-@dataclass
-class FaultPlan:
-    drop: bool = False
-    fail_status: int | None = None
-    throttle_seconds: int | None = None
-
-
-def take_faults(faults: Faults, path: str) -> FaultPlan:
-    """Consume at most one fault for this request (call with the lock held)."""
-    if faults.take("drop_next"):
-        return FaultPlan(drop=True)
-    path_matches = not faults.fail_paths or any(p in path for p in faults.fail_paths)
-    if path_matches and faults.take("fail_next"):
-        return FaultPlan(fail_status=faults.fail_status)
-    if faults.take("throttle_next"):
-        return FaultPlan(throttle_seconds=faults.retry_after_seconds)
-    return FaultPlan()
+def rate_headers(rate: RateStatus) -> dict[str, str]:
+    """V1 reports its budget on every response (``X-Rate-Limit-Reset`` in seconds)."""
+    if not rate.limit and rate.allowed:
+        return {}
+    return {
+        "X-Rate-Limit-Limit": str(rate.limit),
+        "X-Rate-Limit-Remaining": str(rate.remaining),
+        "X-Rate-Limit-Reset": str(rate.reset),
+    }
 
 
 def failure_response(status: int) -> Response:
-    if status >= 500 and status in GATEWAY_REASONS:
-        # Gateways in front of ShipStation answer with HTML, not JSON (reference §6).
-        return HTMLResponse(GATEWAY_HTML.format(status=status, reason=GATEWAY_REASONS[status]), status)
+    gateway = gateway_response(status)
+    if gateway is not None:
+        return gateway
     if status >= 500:
         return JSONResponse(ASPNET_500_BODY, status_code=status)
     return _message(status, "The request could not be processed.")
 
 
-class ShipStationGate:
-    """Pure ASGI middleware so that it can also cut a response off mid-body."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        world: SandboxWorld = scope["app"].state.world
-        method, path = scope["method"], scope["path"]
-        query = scope.get("query_string", b"").decode("latin-1")
-        status_box: list[int] = [0]
-
-        with world.lock:
-            state = world.shipstation
-            latency = state.faults.latency_ms
-            state.in_flight += 1
-            state.max_in_flight = max(state.max_in_flight, state.in_flight)
-        try:
-            if latency > 0:
-                await asyncio.sleep(latency / 1000)  # outside the lock so concurrent requests overlap
-            await self._serve(world, scope, receive, send, status_box)
-        finally:
-            with world.lock:
-                world.shipstation.in_flight -= 1
-                world.shipstation.faults.requests_seen += 1
-                # A dropped connection is logged with status 0: no response was completed.
-                world.shipstation.log.add(method, path, query, status_box[0])
-
-    async def _serve(
-        self, world: SandboxWorld, scope: Scope, receive: Receive, send: Send, status_box: list[int]
-    ) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        with world.lock:
-            state = world.shipstation
-            bucket = credential_bucket(state, headers)
-            rate = consume_rate(state, bucket, time.monotonic())
-            plan = (
-                FaultPlan()
-                if bucket is None or not rate.allowed
-                else take_faults(state.faults, scope["path"])
-            )
-
-        send_with_headers = _add_headers(send, rate.headers() if rate.limit else {}, status_box)
-        if bucket is None:
-            response: Response = _message(401, "Authorization has been denied for this request.")
-            response.headers["WWW-Authenticate"] = 'Basic realm="ShipStation"'
-        elif not rate.allowed:
-            response = _message(429, "Too Many Requests")
-        elif plan.drop:
-            await _drop_connection(send_with_headers)
-            status_box[0] = 0  # logged as 0: the client never got a complete response
-            return
-        elif plan.fail_status is not None:
-            response = failure_response(plan.fail_status)
-        elif plan.throttle_seconds is not None:
-            response = _message(429, "Too Many Requests")
-            throttle = RateStatus(rate.limit, 0, plan.throttle_seconds, False)
-            send_with_headers = _add_headers(send, throttle.headers(), status_box)
-            response.headers["Retry-After"] = str(plan.throttle_seconds)
-        else:
-            await self.app(scope, receive, send_with_headers)
-            return
-        await response(scope, receive, send_with_headers)
+def _unauthorized(headers: Mapping[str, str]) -> Response:
+    response = _message(401, "Authorization has been denied for this request.")
+    response.headers["WWW-Authenticate"] = 'Basic realm="ShipStation"'
+    return response
 
 
-def _add_headers(send: Send, extra: dict[str, str], status_box: list[int]) -> Send:
-    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            status_box[0] = int(message["status"])
-            present = {name for name, _ in message.get("headers", [])}
-            message["headers"] = list(message.get("headers", [])) + [
-                pair for pair in encoded if pair[0] not in present
-            ]
-        await send(message)
-
-    return wrapped
+def _surface(world: SandboxWorld) -> ShipStationState:
+    return world.shipstation
 
 
-async def _drop_connection(send: Send) -> None:
-    """Promise a body, send part of it, and stop: the server then closes the socket, and the
-    client sees the connection die mid-response (httpx: RemoteProtocolError)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b'{"shipments": [{"shipmentId', "more_body": True})
-    _DROPPED.set(True)
+GATE_POLICY = GatePolicy(
+    surface=_surface,
+    authenticate=credential_bucket,  # type: ignore[arg-type]
+    unauthorized=_unauthorized,
+    too_many_requests=lambda: _message(429, "Too Many Requests"),
+    failure=failure_response,
+    rate_headers=rate_headers,
+    drop_body=b'{"shipments": [{"shipmentId',
+)
+
+
+def _record_counts(world: SandboxWorld) -> dict[str, int]:
+    state = world.shipstation
+    return {
+        "orders": len(state.orders),
+        "shipments": len(state.shipments),
+        "fulfillments": len(state.fulfillments),
+        "stores": len(state.stores),
+        "webhooks": len(state.webhooks),
+    }
+
+
+ADMIN = AdminSpec(
+    surface=_surface,
+    config_fields={
+        "rate_limit_per_minute": as_int,
+        "rate_window_seconds": as_float,
+        # Reproduce the documented envelope quirk "pages": 0 with a non-zero total.
+        "report_zero_pages": as_bool,
+    },
+    records=_record_counts,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -927,9 +716,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(world: SandboxWorld) -> Starlette:
     """The ShipStation V1 emulator serving ``world`` (swap ``app.state.world`` to change it)."""
-    server_log = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _DeliberateDropFilter) for f in server_log.filters):
-        server_log.addFilter(_DeliberateDropFilter())
+    quiet_deliberate_drops()
     routes = [
         Route("/shipments", list_shipments, methods=["GET"]),
         Route("/shipments/voidlabel", void_label, methods=["POST"]),
@@ -941,14 +728,11 @@ def create_app(world: SandboxWorld) -> Starlette:
         Route("/webhooks", list_webhooks, methods=["GET"]),
         Route("/webhooks/subscribe", subscribe_webhook, methods=["POST"]),
         Route("/webhooks/{webhook_id}", delete_webhook, methods=["DELETE"]),
-        Route("/_sandbox/faults", admin_faults, methods=["POST"]),
-        Route("/_sandbox/config", admin_config, methods=["POST"]),
-        Route("/_sandbox/reset", admin_reset, methods=["POST"]),
-        Route("/_sandbox/stats", admin_stats, methods=["GET"]),
+        *admin_routes(ADMIN),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ShipStationGate)],
+        middleware=[Middleware(Gate, policy=GATE_POLICY)],
         exception_handlers={BadRequest: _bad_request, HTTPException: _http_error},
     )
     app.state.world = world
