@@ -1,21 +1,52 @@
 """Run the ShipStation and NAV emulators on loopback, each in a uvicorn server on its own thread."""
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import uvicorn
 from starlette.applications import Starlette
 
 from shipnav_dagster.sandbox.state import (
+    PLATFORMS,
     SANDBOX_NAV_COMPANY,
     SANDBOX_NAV_INSTANCE,
     SANDBOX_NAV_TENANT,
     SandboxWorld,
 )
+
+NAV_AUTH_MODES = ("oauth2", "basic", "ntlm")
+
+
+class ConnectionEvents(Protocol):
+    def opened(self, key: Any) -> None: ...
+    def closed(self, key: Any) -> None: ...
+
+
+def connection_tracking_protocol(events: ConnectionEvents) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, reporting each TCP connection's opening and closing to ``events``.
+
+    NTLM and Negotiate authenticate a connection, not a request: the NAV emulator keeps the login
+    per peer address and must forget it when that connection ends (a new connection from the
+    same client port starts unauthenticated, as on a real server).
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class ConnectionTrackingProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            events.opened(self.client)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            events.closed(self.client)
+            super().connection_lost(exc)
+
+    return ConnectionTrackingProtocol
 
 
 def nav_service_root(base_url: str) -> str:
@@ -24,9 +55,11 @@ def nav_service_root(base_url: str) -> str:
 
 
 class _ThreadedServer:
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+    def __init__(
+        self, app: Starlette, host: str, port: int, http: type[asyncio.Protocol] | str = "auto"
+    ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, http=http
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="shipnav-sandbox", daemon=True)
@@ -47,19 +80,34 @@ class _ThreadedServer:
 
 
 class SandboxServers:
-    """Both emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting."""
+    """Both emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting.
+
+    ``platform`` (``"nav2018"`` or ``"bc"``), when given, switches the world's NAV to that product
+    (``NavState.apply_platform``): it is what ``shipnav sandbox --platform`` passes on.
+    """
 
     def __init__(
-        self, world: SandboxWorld, host: str = "127.0.0.1", shipstation_port: int = 0, nav_port: int = 0
+        self,
+        world: SandboxWorld,
+        host: str = "127.0.0.1",
+        shipstation_port: int = 0,
+        nav_port: int = 0,
+        platform: str | None = None,
     ) -> None:
         from shipnav_dagster.sandbox.nav.app import create_app as create_nav_app
         from shipnav_dagster.sandbox.shipstation.v1 import create_app as create_shipstation_app
 
+        if platform is not None:
+            if platform not in PLATFORMS:
+                raise ValueError(f"unknown NAV platform {platform!r}; expected one of {PLATFORMS}")
+            with world.lock:
+                world.nav.apply_platform(platform)
         self.host = host
         self.shipstation_app = create_shipstation_app(world)
         self.nav_app = create_nav_app(world)
         self._ss = _ThreadedServer(self.shipstation_app, host, shipstation_port)
-        self._nav = _ThreadedServer(self.nav_app, host, nav_port)
+        protocol = connection_tracking_protocol(self.nav_app.state.connections)
+        self._nav = _ThreadedServer(self.nav_app, host, nav_port, http=protocol)
         self.shipstation_port = 0
         self.nav_port = 0
 
@@ -98,7 +146,13 @@ class SandboxServers:
         return f"{self.nav_base_url}/{SANDBOX_NAV_TENANT}/oauth2/v2.0/token"
 
     def env(self, nav_auth: str = "oauth2") -> dict[str, str]:
-        """The environment that points shipnav at these servers (sandbox credentials only)."""
+        """The environment that points shipnav at these servers (sandbox credentials only).
+
+        ``ntlm`` gives the world's Windows account (``DOMAIN\\user``); the NAV emulator asks for it
+        only when ``world.nav.credential_type`` is ``"Windows"`` (``scenario.use_windows_auth``).
+        """
+        if nav_auth not in NAV_AUTH_MODES:
+            raise ValueError(f"unknown NAV_AUTH {nav_auth!r}; expected one of {NAV_AUTH_MODES}")
         world = self.world
         env = {
             "SHIPSTATION_API_URL": self.shipstation_url,
@@ -115,6 +169,8 @@ class SandboxServers:
                 NAV_CLIENT_SECRET=world.nav.client_secret,
                 NAV_SCOPE="https://api.businesscentral.dynamics.com/.default",
             )
+        elif nav_auth == "ntlm":
+            env.update(NAV_USERNAME=world.nav.windows_username, NAV_PASSWORD=world.nav.windows_password)
         else:
             env.update(NAV_USERNAME=world.nav.username, NAV_PASSWORD=world.nav.password)
         return env
