@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import spnego
-import spnego.exceptions
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipnav_dagster.sandbox.state import WINDOWS, NavState, SandboxWorld
@@ -152,8 +151,8 @@ class WindowsAuthMiddleware:
             state.scheme, state.user = scheme, None
         try:
             answer = state.context.step(token)
-        except spnego.exceptions.SpnegoError:
-            state.context, state.user = None, None  # wrong password, unknown user, bad token
+        except Exception:  # a wrong password, an unknown user or a malformed token: refused
+            state.context, state.user = None, None
             return None
         if state.context.complete:
             state.user = str(state.context.client_principal or "")
