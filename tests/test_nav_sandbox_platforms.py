@@ -385,3 +385,17 @@ def test_nav_2018_has_no_batch(http: httpx.Client, world: SandboxWorld) -> None:
         "Resource not found for the segment '$batch'.",
     )
     assert world.nav.batch_log.count() == 0
+
+
+def test_servers_start_in_either_platform() -> None:
+    from shipnav_dagster.sandbox.server import running_sandbox
+
+    world = SandboxWorld()
+    with running_sandbox(world, platform=BC) as servers:
+        assert world.nav.platform == BC and world.nav.tracking_max_length == 50
+        assert servers.env()["NAV_TRACKING_MAX_LENGTH"] == "50"
+        with pytest.raises(ValueError, match="NAV_AUTH"):
+            servers.env(nav_auth="kerberos")
+    assert SandboxWorld.for_platform(NAV2018).nav.tracking_max_length == 30
+    with pytest.raises(ValueError, match="unknown NAV platform"):
+        SandboxServers(SandboxWorld(), platform="bc27")

@@ -3,7 +3,7 @@ Windows (NTLM / Negotiate).
 
 All are ``httpx.Auth`` flows, so one thread-safe ``httpx.Client`` can carry any of them.
 
-OAuth (BC online and on-prem with Entra, reference/nav.md §4): the token is fetched once, shared
+OAuth (BC online and on-prem with Entra): the token is fetched once, shared
 by every thread, and reused until shortly before ``expires_in``. A 401 from NAV means the token
 is no longer good (expired early, revoked): the flow drops it, fetches a new one once and
 repeats the request once. If NAV still answers 401, the final response reaches the caller, who

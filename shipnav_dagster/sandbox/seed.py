@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from shipnav_dagster.sandbox import scenario as sc
-from shipnav_dagster.sandbox.state import PACIFIC, SandboxWorld, format_pacific, pacific_now
+from shipnav_dagster.sandbox.state import NAV2018, PACIFIC, SandboxWorld, format_pacific, pacific_now
 
 # ShipStation fates of an order (what happened to it in ShipStation this week).
 LABEL = "label_single"
@@ -160,17 +160,28 @@ class _Plan:
 
 
 def build_world(
-    seed: int = 7, orders: int = 300, now: datetime | None = None, tracking_max_length: int = 30
+    seed: int = 7,
+    orders: int = 300,
+    now: datetime | None = None,
+    tracking_max_length: int | None = None,
+    platform: str = NAV2018,
 ) -> SandboxWorld:
     """A fresh world holding the generated shop (see ``seed_shop``)."""
-    return build_world_with_manifest(seed, orders, now, tracking_max_length)[0]
+    return build_world_with_manifest(seed, orders, now, tracking_max_length, platform)[0]
 
 
 def build_world_with_manifest(
-    seed: int = 7, orders: int = 300, now: datetime | None = None, tracking_max_length: int = 30
+    seed: int = 7,
+    orders: int = 300,
+    now: datetime | None = None,
+    tracking_max_length: int | None = None,
+    platform: str = NAV2018,
 ) -> tuple[SandboxWorld, SeedManifest]:
-    world = SandboxWorld()
-    world.nav.tracking_max_length = tracking_max_length
+    """The generated shop and its manifest. ``platform`` is ``"nav2018"`` or ``"bc"`` (Business
+    Central); ``tracking_max_length`` defaults to the platform's (30 on NAV 2018, 50 on BC 27+)."""
+    world = SandboxWorld.for_platform(platform)
+    if tracking_max_length is not None:
+        world.nav.tracking_max_length = tracking_max_length
     manifest = seed_shop(world, seed=seed, orders=orders, now=now)
     return world, manifest
 

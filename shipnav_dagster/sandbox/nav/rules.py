@@ -89,7 +89,9 @@ _ETAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*')
 
 
 def check_if_match(header: str | None, record: Mapping[str, Any]) -> None:
-    """No If-Match -> 400 BadRequest_InvalidToken; stale -> 409 Request_EntityChanged (§1.6)."""
+    """No If-Match -> 400 BadRequest_InvalidToken ("Could not validate the client concurrency
+    token..."); a stale ETag -> 409 Request_EntityChanged ("Another user has already changed the
+    record"), per Microsoft's OData error table and HTTP status table (409 Conflict)."""
     if header is None or not header.strip():
         raise ODataFailure(400, "BadRequest_InvalidToken", PRECONDITION_MESSAGE)
     if header.strip() == "*":
@@ -278,7 +280,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def push_to_lines(nav: NavState, order_no: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-    """Header -> lines (UpdateSalesLinesByFieldNo): the lines get new ETags too (§1.6)."""
+    """Header -> lines (Sales Header's UpdateSalesLinesByFieldNo pushes Shipment Date and the
+    shipping agent to the open lines): the lines get new ETags too."""
     fields = [f for f in ("Shipment_Date", AGENT, SERVICE) if before.get(f) != after.get(f)]
     if not fields:
         return

@@ -263,7 +263,8 @@ def _entity_type_xml(
     lines.append("        </Key>")
     lines += [_property_xml(p, entity, tracking_max_length, platform) for p in entity.props]
     if with_lines:
-        # As documented for page 42 (use-containments-associations.md): a containment
+        # As documented for page 42 (learn.microsoft.com/dynamics365/business-central/dev-itpro/
+        # webservices/use-containments-associations): a containment
         # navigation property named <service><part> with a referential constraint on the key.
         lines += [
             f'        <NavigationProperty Name="{LINES_SEGMENT}" '

@@ -137,6 +137,7 @@ def _throttled(headers: Mapping[str, str]) -> Response:
 
 def _failure(status: int, retry_after: Mapping[str, str]) -> Response:
     if status in (502, 503, 504):
-        # Retry-After is documented for 502 and 503 (include-http-status-error-codes.md).
+        # Microsoft's table of HTTP status codes for Business Central web services: the service
+        # adds a retry-after header to 502 and 503 answers.
         return odata_error(status, "Unavailable", "The service is temporarily unavailable", retry_after)
     return odata_error(status, "Unknown", "An unexpected error occurred on the server")
