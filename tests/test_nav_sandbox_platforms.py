@@ -399,3 +399,20 @@ def test_servers_start_in_either_platform() -> None:
     assert SandboxWorld.for_platform(NAV2018).nav.tracking_max_length == 30
     with pytest.raises(ValueError, match="unknown NAV platform"):
         SandboxServers(SandboxWorld(), platform="bc27")
+
+
+def test_batch_at_the_instance_root_takes_the_company_per_operation(
+    sandbox: SandboxServers, world: SandboxWorld
+) -> None:
+    sc.set_nav_platform(world, BC)
+    new_order(world, "SO-1")
+    root = sandbox.nav_odata_url.split("/Company(")[0]  # .../ODataV4
+    ops = [
+        {"id": "1", "method": "GET", "url": order_url("SO-1"), "headers": {"Company": "CRONUS USA, Inc."}},
+        {"id": "2", "method": "GET", "url": order_url("SO-1")},
+    ]
+    auth = (world.nav.username, world.nav.password)
+    response = httpx.post(f"{root}/$batch", json={"requests": ops}, auth=auth)
+    first, second = response.json()["responses"]
+    assert first["status"] == 200 and first["body"]["No"] == "SO-1"
+    assert second["status"] == 400 and second["body"]["error"]["code"] == "Internal_CompanyNotFound"
