@@ -21,7 +21,7 @@ EXPECTED: dict[str, str] = {
     "SHIPSTATION_API_URL": "an http(s) URL such as https://ssapi.shipstation.com",
     "NAV_ODATA_URL": "the OData V4 service root with the company segment, "
     "e.g. https://nav.example.com:7048/DynamicsNAV110/ODataV4/Company('CRONUS')",
-    "NAV_AUTH": "'oauth2' or 'basic'",
+    "NAV_AUTH": "'oauth2', 'basic' or 'ntlm'",
     "NAV_TOKEN_URL": "an http(s) URL of the OAuth 2.0 token endpoint",
     "NAV_TRACKING_MAX_LENGTH": "an integer from 1 to 250 (30 for NAV and BC up to v26, 50 from BC 27)",
     "NAV_MAX_CONCURRENCY": "an integer from 1 to 32 (BC online allows 5 requests per user)",
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
 
     # NAV / Business Central
     nav_odata_url: str | None = None
-    nav_auth: Literal["oauth2", "basic"] = "oauth2"
+    nav_auth: Literal["oauth2", "basic", "ntlm"] = "oauth2"
     nav_token_url: str | None = None
     nav_client_id: str | None = None
     nav_client_secret: SecretStr | None = None
@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         needed = ["nav_odata_url"]
         if self.nav_auth == "oauth2":
             needed += ["nav_token_url", "nav_client_id", "nav_client_secret"]
-        else:
+        else:  # basic, and ntlm with the Windows account (DOMAIN\\user) and its password
             needed += ["nav_username", "nav_password"]
         return [name.upper() for name in needed if not _present(getattr(self, name))]
 

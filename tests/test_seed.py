@@ -135,6 +135,19 @@ def test_tracking_max_length_is_configurable() -> None:
     assert build_world(seed=7, orders=5, now=NOW, tracking_max_length=50).nav.tracking_max_length == 50
 
 
+def test_platform_is_configurable() -> None:
+    nav2018 = build_world(seed=7, orders=5, now=NOW).nav
+    assert (nav2018.platform, nav2018.tracking_max_length, nav2018.max_page_size) == ("nav2018", 30, 1000)
+    bc = build_world(seed=7, orders=5, now=NOW, platform="bc").nav
+    assert (bc.platform, bc.tracking_max_length, bc.max_page_size) == ("bc", 50, 20_000)
+    assert (
+        build_world(seed=7, orders=5, now=NOW, platform="bc", tracking_max_length=30).nav.tracking_max_length
+        == 30
+    )
+    with pytest.raises(ValueError, match="unknown NAV platform"):
+        build_world(seed=7, orders=5, now=NOW, platform="nav2009")
+
+
 # --------------------------------------------------------------------------------------------
 # Shapes and referential integrity
 # --------------------------------------------------------------------------------------------
@@ -294,6 +307,9 @@ MINIMUMS = {
     "nav_posted_partial": 3,
     "nav_posted_with_tracking": 1,
     "nav_only": 5,
+    "marketplace_split_child": 2,
+    "order_number_over_no_length": 2,
+    "order_key_over_external_length": 30,
 }
 
 
@@ -703,3 +719,58 @@ def test_tracking_number_for_is_deterministic_and_shaped() -> None:
     assert sc.tracking_number_for("ups", 42) != sc.tracking_number_for("ups", 43)
     assert len(sc.tracking_number_for("fedex", 1, "fedex_ground_economy")) == 34
     assert len(sc.tracking_number_for("stamps_com", 1)) == 22
+
+
+# --------------------------------------------------------------------------------------------
+# Identifier shapes near NAV's field lengths (No Code[20], External Document No. Code[35])
+# --------------------------------------------------------------------------------------------
+
+
+def _store_of(world: SandboxWorld, o: dict[str, Any]) -> str:
+    return world.shipstation.stores[o["advancedOptions"]["storeId"]]["marketplaceName"]
+
+
+def test_order_key_shapes(world: SandboxWorld) -> None:
+    shapes: dict[str, set[str]] = {}
+    for o in world.shipstation.orders.values():
+        if o["advancedOptions"]["parentId"] is not None:
+            continue
+        key, store = o["orderKey"], _store_of(world, o)
+        if store == "ShipStation":
+            shape = "guid36" if re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", key) else "hex32"
+            assert shape == "guid36" or re.fullmatch(r"[0-9a-f]{32}", key), key
+        elif store == "Amazon":
+            assert key == o["orderNumber"] and re.fullmatch(r"11\d-\d{7}-\d{7}", key), key
+            shape = "amazon19"
+        else:
+            assert re.fullmatch(r"\d{13}", key), key
+            shape = "shopify13"
+        shapes.setdefault(store, set()).add(shape)
+    assert shapes == {"ShipStation": {"guid36", "hex32"}, "Amazon": {"amazon19"}, "Shopify": {"shopify13"}}
+
+
+def test_marketplace_split_children_fit_only_external_document_no(
+    world: SandboxWorld, manifest: SeedManifest
+) -> None:
+    for number in manifest.categories["marketplace_split_child"]:
+        child = order(world, number)
+        parent = world.shipstation.orders[child["advancedOptions"]["parentId"]]
+        assert (
+            re.fullmatch(r"11\d-\d{7}-\d{7}", parent["orderNumber"])
+            and number == parent["orderNumber"] + "-1"
+        )
+        assert len(number) == 21 > 20  # NAV's No is Code[20]: a No filter on it is refused
+        (hit,) = nav_by_ext(world, number)  # External Document No. is Code[35]: it fits
+        assert [line["No"] for line in world.nav.sales_lines[hit["No"]]] == [i["sku"] for i in child["items"]]
+        assert not [h for h in world.nav.sales_orders.values() if h["No"] == number]
+        assert number in manifest.categories["nav_by_external_document_no"]
+
+
+def test_length_categories_are_exact(world: SandboxWorld, manifest: SeedManifest) -> None:
+    orders = world.shipstation.orders.values()
+    assert set(manifest.categories["order_number_over_no_length"]) == {
+        o["orderNumber"] for o in orders if len(o["orderNumber"]) > 20
+    }
+    assert set(manifest.categories["order_key_over_external_length"]) == {
+        o["orderNumber"] for o in orders if len(o["orderKey"]) > 35
+    }

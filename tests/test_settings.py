@@ -52,7 +52,7 @@ def test_defaults_match_the_contract() -> None:
     [
         ("NAV_MAX_CONCURRENCY", "lots", "NAV_MAX_CONCURRENCY: expected an integer"),
         ("NAV_TRACKING_MAX_LENGTH", "0", "NAV_TRACKING_MAX_LENGTH"),
-        ("NAV_AUTH", "ntlm", "NAV_AUTH: expected 'oauth2' or 'basic'"),
+        ("NAV_AUTH", "kerberos", "NAV_AUTH: expected 'oauth2', 'basic' or 'ntlm'"),
         ("SHIPNAV_SYNC_CRON", "every quarter hour", "SHIPNAV_SYNC_CRON: expected a five-field cron"),
         ("SHIPNAV_DRY_RUN", "perhaps", "SHIPNAV_DRY_RUN: expected true or false"),
         ("NAV_ODATA_URL", "nav.example.com/odata", "NAV_ODATA_URL"),

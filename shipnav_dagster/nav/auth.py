@@ -1,23 +1,31 @@
-"""Authentication for NAV / Business Central OData: OAuth 2.0 client credentials and Basic.
+"""Authentication for NAV / Business Central OData: OAuth 2.0 client credentials, Basic, and
+Windows (NTLM / Negotiate).
 
-Both are ``httpx.Auth`` flows, so one thread-safe ``httpx.Client`` can carry either.
+All are ``httpx.Auth`` flows, so one thread-safe ``httpx.Client`` can carry any of them.
 
-OAuth (BC online and on-prem with Entra, reference/nav.md §4): the token is fetched once, shared
+OAuth (BC online and on-prem with Entra): the token is fetched once, shared
 by every thread, and reused until shortly before ``expires_in``. A 401 from NAV means the token
 is no longer good (expired early, revoked): the flow drops it, fetches a new one once and
 repeats the request once. If NAV still answers 401, the final response reaches the caller, who
 reports that the credentials were rejected twice.
 
 Basic covers NAV's NavUserPassword credential type (user name plus password or web-service
-access key). Neither class ever puts a secret into a message or a repr.
+access key). NtlmAuth covers the Windows credential type, the default of NAV 2013-2018 and BC
+on-premises servers. No class ever puts a secret into a message or a repr.
 """
 
+import base64
+import binascii
+import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
+import spnego
+import spnego.exceptions
 
 from shipnav_dagster.nav.errors import NavAuthError, NavUnavailableError, retry_after_seconds
 
@@ -160,3 +168,178 @@ class BasicAuth(httpx.BasicAuth):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+# --- Windows credentials: NTLM / Negotiate -----------------------------------------------------
+
+# The request extension that names the connection lease of an NTLM handshake (see PinnedTransport).
+LEASE_EXTENSION = "shipnav.ntlm_lease"
+NTLM_SETTINGS_HINT = "check NAV_USERNAME (DOMAIN\\user) and NAV_PASSWORD"
+
+
+class _Lease:
+    """One single-connection transport, held by one request (and its handshake) at a time."""
+
+    def __init__(self, transport: httpx.HTTPTransport) -> None:
+        self.transport = transport
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """A pool of single-connection HTTP transports, leased to one request at a time.
+
+    NTLM and Negotiate authenticate the TCP connection, not the request: the three legs of a
+    handshake must travel over the same connection, and a connection another request is in the
+    middle of authenticating must not be lent out. An ordinary connection pool guarantees
+    neither, so each request (all legs of its handshake) leases one of ``connections``
+    keep-alive connections for its whole auth flow. Once authenticated, a connection stays so
+    and later requests on it need no handshake.
+    """
+
+    def __init__(self, connections: int = 4, *, pool_timeout: float | None = 30.0, **kwargs: Any) -> None:
+        if connections < 1:
+            raise ValueError("connections must be at least 1")
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self._leases = [_Lease(httpx.HTTPTransport(limits=limits, **kwargs)) for _ in range(connections)]
+        self._free: queue.LifoQueue[_Lease] = queue.LifoQueue()
+        for lease in self._leases:
+            self._free.put(lease)
+        self._pool_timeout = pool_timeout
+
+    def acquire(self) -> _Lease:
+        try:
+            return self._free.get(timeout=self._pool_timeout)
+        except queue.Empty:
+            raise httpx.PoolTimeout("no NAV connection became free for the NTLM handshake") from None
+
+    def release(self, lease: _Lease) -> None:
+        self._free.put(lease)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        lease = request.extensions.get(LEASE_EXTENSION)
+        if isinstance(lease, _Lease):
+            request.extensions = {k: v for k, v in request.extensions.items() if k != LEASE_EXTENSION}
+            return lease.transport.handle_request(request)
+        lease = self.acquire()  # a request sent without NtlmAuth: any free connection
+        try:
+            return lease.transport.handle_request(request)
+        finally:
+            self.release(lease)
+
+    def close(self) -> None:
+        for lease in self._leases:
+            lease.transport.close()
+
+
+class NtlmAuth(httpx.Auth):
+    """Windows credentials for NAV / BC on-premises: the HTTP NTLM or Negotiate handshake.
+
+    A request goes out without credentials first (a connection authenticated earlier needs none).
+    On ``401`` with ``WWW-Authenticate: NTLM`` or ``Negotiate`` it runs the handshake on the same
+    connection: NEGOTIATE_MESSAGE, the server's CHALLENGE_MESSAGE in the next 401, then the
+    AUTHENTICATE_MESSAGE with the request itself (RFC 4559; MS-NTHT). NTLM is preferred when the
+    server offers both; Negotiate (SPNEGO) is used otherwise (NAV Server's default unless
+    ServicesUseNTLMAuthentication is true), with NTLM inside it when no Kerberos is available.
+    If the server still answers 401 (wrong password, unknown user), that response reaches the
+    caller. The tokens come from pyspnego; the password never appears in a message or a repr.
+
+    Use it with the connection-pinning ``transport`` (``NavClient.from_settings`` does), so the
+    legs of one handshake share a connection however many threads send requests.
+    """
+
+    requires_response_body = True  # 401 bodies are read, so the connection can carry the next leg
+
+    def __init__(
+        self, username: str, password: str, *, connections: int = 4, service: str = "HTTP", **transport: Any
+    ) -> None:
+        self.username = username
+        self._password = password
+        self._service = service
+        self.transport = PinnedTransport(connections, **transport)
+        self.handshakes = 0  # completed-or-attempted handshakes (tests, `shipnav check`)
+        self._count_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"NtlmAuth(username={self.username!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        lease = self.transport.acquire()
+        try:
+            yield from self._flow(request, lease)
+        finally:
+            self.transport.release(lease)
+
+    def _flow(self, request: httpx.Request, lease: _Lease) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.pop("Authorization", None)
+        response = yield _leased(request, lease)
+        scheme = _offered_scheme(response)
+        if response.status_code != 401 or scheme is None:
+            return
+        with self._count_lock:
+            self.handshakes += 1
+        context = spnego.client(
+            self.username,
+            self._password,
+            hostname=request.url.host,
+            service=self._service,
+            protocol="ntlm" if scheme == "NTLM" else "negotiate",
+        )
+        request.headers["Authorization"] = f"{scheme} {_b64(context.step())}"
+        response = yield _leased(request, lease)
+        challenge = _server_token(response, scheme)
+        if response.status_code != 401 or challenge is None:
+            return
+        try:
+            answer = context.step(challenge)
+        except spnego.exceptions.SpnegoError as exc:
+            raise NavAuthError(401, "NtlmHandshakeFailed", f"{exc} ({NTLM_SETTINGS_HINT})") from None
+        request.headers["Authorization"] = f"{scheme} {_b64(answer or b'')}"
+        response = yield _leased(request, lease)
+        final = _server_token(response, scheme)
+        if final is not None and not context.complete:
+            with contextlib.suppress(spnego.exceptions.SpnegoError):
+                context.step(final)  # Negotiate's mutual-authentication token, when sent
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Nothing to refresh: a rejected password stays rejected."""
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _leased(request: httpx.Request, lease: _Lease) -> httpx.Request:
+    request.extensions = {**request.extensions, LEASE_EXTENSION: lease}
+    return request
+
+
+def _challenges(response: httpx.Response) -> list[tuple[str, str]]:
+    """(scheme, token-or-empty) of every WWW-Authenticate challenge (one or several headers)."""
+    found = []
+    for header in response.headers.get_list("www-authenticate"):
+        for part in header.split(","):
+            scheme, _, value = part.strip().partition(" ")
+            if scheme:
+                found.append((scheme, value.strip()))
+    return found
+
+
+def _offered_scheme(response: httpx.Response) -> str | None:
+    offered = {scheme.lower() for scheme, _ in _challenges(response)}
+    if "ntlm" in offered:
+        return "NTLM"
+    if "negotiate" in offered:
+        return "Negotiate"
+    return None
+
+
+def _server_token(response: httpx.Response, scheme: str) -> bytes | None:
+    for offered, value in _challenges(response):
+        if offered.lower() == scheme.lower() and value:
+            try:
+                return base64.b64decode(value, validate=True)
+            except (ValueError, binascii.Error):
+                return None
+    return None
+
+
+def _b64(token: bytes) -> str:
+    return base64.b64encode(token).decode("ascii")

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from shipnav_dagster.nav.auth import BasicAuth, OAuth2ClientCredentials
+from shipnav_dagster.nav.auth import BasicAuth, NtlmAuth, OAuth2ClientCredentials
 from shipnav_dagster.nav.errors import (
     NavAuthError,
     NavError,
@@ -157,7 +157,7 @@ class NavClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> "NavClient":
-        """Build the client from the settings (NAV_AUTH picks OAuth2 or Basic); overrides win."""
+        """Build the client from the settings (NAV_AUTH picks OAuth2, Basic or NTLM); overrides win."""
         missing = settings.missing_for_nav()
         if missing:
             raise SettingsError(
@@ -174,6 +174,14 @@ class NavClient:
                 timeout=timeout,
                 transport=overrides.get("transport"),
             )
+        elif settings.nav_auth == "ntlm":
+            # NTLM authenticates the connection: the auth's transport keeps each handshake on one.
+            auth = NtlmAuth(
+                settings.nav_username,
+                settings.nav_password.get_secret_value(),
+                connections=int(overrides.get("max_concurrency", settings.nav_max_concurrency)),
+            )
+            overrides.setdefault("transport", auth.transport)
         else:
             auth = BasicAuth(settings.value("nav_username"), settings.value("nav_password"))
         options: dict[str, Any] = {

@@ -31,7 +31,13 @@ from shipnav_dagster.sandbox.nav.schema import (
     default_value,
 )
 from shipnav_dagster.sandbox.shipstation.v2 import events as v2_events
-from shipnav_dagster.sandbox.state import SandboxWorld, format_pacific, pacific_now
+from shipnav_dagster.sandbox.state import (
+    NAV_USER_PASSWORD,
+    WINDOWS,
+    SandboxWorld,
+    format_pacific,
+    pacific_now,
+)
 
 Record = dict[str, Any]
 ItemSpec = tuple[str, int]  # (sku, quantity)
@@ -122,9 +128,14 @@ def _digits(key: str, count: int) -> str:
 
 
 def guid_for(key: str) -> str:
-    """A GUID-shaped string derived from ``key`` (order keys, user ids)."""
+    """A GUID-shaped string derived from ``key`` (order keys, user ids): 36 characters."""
     digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
     return str(uuid.UUID(bytes=digest, version=4))
+
+
+def hex_key_for(key: str) -> str:
+    """The same GUID without dashes: 32 hex digits (the other orderKey shape of manual orders)."""
+    return guid_for(key).replace("-", "")
 
 
 def tracking_number_for(carrier_code: str, serial: int, service_code: str | None = None) -> str:
@@ -838,6 +849,37 @@ def mark_shipped(
 # --------------------------------------------------------------------------------------------
 
 
+def set_nav_platform(world: SandboxWorld, platform: str) -> None:
+    """Emulate NAV 2018 (``"nav2018"``) or Business Central (``"bc"``) from now on."""
+    with world.lock:
+        world.nav.apply_platform(platform)
+
+
+def use_windows_auth(
+    world: SandboxWorld,
+    *,
+    ntlm_only: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
+    """NAV's credential type becomes Windows: every OData request needs an NTLM/Negotiate login
+    per connection (``ntlm_only`` = the server setting ServicesUseNTLMAuthentication)."""
+    with world.lock:
+        nav = world.nav
+        nav.credential_type = WINDOWS
+        nav.services_use_ntlm_authentication = ntlm_only
+        if username is not None:
+            nav.windows_username = username
+        if password is not None:
+            nav.windows_password = password
+
+
+def use_nav_user_password_auth(world: SandboxWorld) -> None:
+    """Back to the NavUserPassword credential type (Basic and Entra bearer tokens)."""
+    with world.lock:
+        world.nav.credential_type = NAV_USER_PASSWORD
+
+
 def install_shipping_agents(
     world: SandboxWorld, agents: dict[str, Iterable[str]] | None = None
 ) -> dict[str, set[str]]:
@@ -998,6 +1040,7 @@ def post_nav_shipment(
     posted_no: str | None = None,
     quantities: dict[str, float] | None = None,
     posting_date: date | None = None,
+    invoice: bool = False,
 ) -> Record:
     """Post a (partial) shipment of a NAV order: a PostedSalesShipment record (page 130 fields).
 
@@ -1006,6 +1049,11 @@ def post_nav_shipment(
     keeps its values. ``quantities`` maps item No to the quantity shipped (default: each line's
     ``Qty_to_Ship``); the lines' ``Quantity_Shipped`` grow and ``Qty_to_Ship`` is reset to what is
     still outstanding. Returns the posted shipment.
+
+    ``invoice`` posts "Ship and Invoice": what is shipped is also invoiced, and once every line
+    is completely shipped and invoiced Sales-Post deletes the order and its lines
+    (``EverythingInvoiced``): a later GET of the order answers 404 ``Internal_RecordNotFound``,
+    and only the posted shipments (``Order_No``, ``External_Document_No``, tracking) remain.
     """
     with world.lock:
         nav = world.nav
@@ -1021,13 +1069,41 @@ def post_nav_shipment(
             Order_No=header["No"],
             Posting_Date=_date_text(posting_date) if posting_date else header["Shipment_Date"],
         )
-        _ship_lines(world, header["No"], quantities)
+        _ship_lines(world, header["No"], quantities, invoice=invoice)
         nav.stamp(posted)
         nav.posted_shipments[number] = posted
+        if invoice and _everything_invoiced(world, header["No"]):
+            del nav.sales_orders[header["No"]]
+            nav.sales_lines.pop(header["No"], None)
         return posted
 
 
-def _ship_lines(world: SandboxWorld, order_no: str, quantities: dict[str, float] | None) -> None:
+def ship_and_invoice_nav_order(
+    world: SandboxWorld,
+    order_no: str,
+    *,
+    posted_no: str | None = None,
+    quantities: dict[str, float] | None = None,
+    posting_date: date | None = None,
+) -> Record:
+    """Post "Ship and Invoice" (``post_nav_shipment(..., invoice=True)``): the order and its lines
+    are deleted once everything is shipped and invoiced. Returns the posted shipment."""
+    return post_nav_shipment(
+        world, order_no, posted_no=posted_no, quantities=quantities, posting_date=posting_date, invoice=True
+    )
+
+
+def _everything_invoiced(world: SandboxWorld, order_no: str) -> bool:
+    lines = [line for line in world.nav.sales_lines.get(order_no, []) if line.get("Type")]
+    return all(
+        line["Quantity_Shipped"] >= line["Quantity"] and line.get("Quantity_Invoiced", 0) >= line["Quantity"]
+        for line in lines
+    )
+
+
+def _ship_lines(
+    world: SandboxWorld, order_no: str, quantities: dict[str, float] | None, *, invoice: bool = False
+) -> None:
     lines = world.nav.sales_lines.get(order_no, [])
     upper = {sku.upper(): qty for sku, qty in (quantities or {}).items()}
     for line in lines:
@@ -1038,6 +1114,9 @@ def _ship_lines(world: SandboxWorld, order_no: str, quantities: dict[str, float]
         if wanted:
             line["Quantity_Shipped"] += wanted
             line["Qty_to_Ship"] = line["Quantity"] - line["Quantity_Shipped"]
+            if invoice:
+                line["Quantity_Invoiced"] = line.get("Quantity_Invoiced", 0) + wanted
+                line["Qty_to_Invoice"] = line["Quantity"] - line["Quantity_Invoiced"]
             world.nav.stamp(line)
     header = world.nav.sales_orders[order_no]
     header["Completely_Shipped"] = bool(lines) and all(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from shipnav_dagster.sandbox import scenario as sc
-from shipnav_dagster.sandbox.state import PACIFIC, SandboxWorld, format_pacific, pacific_now
+from shipnav_dagster.sandbox.state import NAV2018, PACIFIC, SandboxWorld, format_pacific, pacific_now
 
 # ShipStation fates of an order (what happened to it in ShipStation this week).
 LABEL = "label_single"
@@ -150,6 +150,8 @@ class _Plan:
     order_key: str | None = None
     fulfillment_carrier: tuple[str, str] = ("FedEx", "fedex")
     typed_tracking: bool = False
+    # A split Amazon order whose split-off child was keyed into NAV as its own order.
+    child_in_nav: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,17 +160,28 @@ class _Plan:
 
 
 def build_world(
-    seed: int = 7, orders: int = 300, now: datetime | None = None, tracking_max_length: int = 30
+    seed: int = 7,
+    orders: int = 300,
+    now: datetime | None = None,
+    tracking_max_length: int | None = None,
+    platform: str = NAV2018,
 ) -> SandboxWorld:
     """A fresh world holding the generated shop (see ``seed_shop``)."""
-    return build_world_with_manifest(seed, orders, now, tracking_max_length)[0]
+    return build_world_with_manifest(seed, orders, now, tracking_max_length, platform)[0]
 
 
 def build_world_with_manifest(
-    seed: int = 7, orders: int = 300, now: datetime | None = None, tracking_max_length: int = 30
+    seed: int = 7,
+    orders: int = 300,
+    now: datetime | None = None,
+    tracking_max_length: int | None = None,
+    platform: str = NAV2018,
 ) -> tuple[SandboxWorld, SeedManifest]:
-    world = SandboxWorld()
-    world.nav.tracking_max_length = tracking_max_length
+    """The generated shop and its manifest. ``platform`` is ``"nav2018"`` or ``"bc"`` (Business
+    Central); ``tracking_max_length`` defaults to the platform's (30 on NAV 2018, 50 on BC 27+)."""
+    world = SandboxWorld.for_platform(platform)
+    if tracking_max_length is not None:
+        world.nav.tracking_max_length = tracking_max_length
     manifest = seed_shop(world, seed=seed, orders=orders, now=now)
     return world, manifest
 
@@ -307,9 +320,13 @@ def _assign_nav_modes(rng: random.Random, plans: list[_Plan], orders: int) -> No
         plan.nav_mode = NAV_KEY
     splits = [p for p in plans if p.fate == SPLIT]
     for n, plan in enumerate(splits):
-        # Split children are "<parent>-1": a third of them let tier 2 strip the suffix.
-        plan.store = "manual"
+        # Split children are "<parent>-1": a third of them let tier 2 strip the suffix. Another
+        # third are Amazon orders: "113-1234567-1234567-1" is 21 characters, too long for NAV's
+        # No (Code[20]) but not for External_Document_No (Code[35]), under which the seller keyed
+        # the split-off box into NAV as an order of its own.
+        plan.store = "amazon" if n % 3 == 1 else "manual"
         plan.nav_mode = NAV_NO if n % 3 == 0 else NAV_EXT
+        plan.child_in_nav = n % 3 == 1
     names = [*SPECIAL_CUSTOMERS, *((name, None, name) for name in _UNIQUE_NAMES)]
     for plan, (ss_name, company, nav_name) in zip(
         (p for p in plans if p.nav_mode == NAV_NAME), names, strict=False
@@ -421,6 +438,10 @@ def _number_orders(rng: random.Random, plans: list[_Plan]) -> None:
     for plan in plans:
         if plan.store == "manual":
             plan.number = str(next(counters["manual"]))
+            # ShipStation keys manual orders by a GUID: as 36 characters with dashes (one more than
+            # NAV's External Document No. holds) or as 32 hex digits.
+            key = sc.guid_for(f"manual:{plan.number}")
+            plan.order_key = key if int(plan.number) % 2 else key.replace("-", "")
         elif plan.store == "shopify":
             plan.number = f"#{next(counters['shopify'])}"
             plan.order_key = str(5_500_000_000_000 + rng.randrange(10**11))
@@ -559,8 +580,23 @@ def _create_order(ctx: _Ctx, plan: _Plan, created: datetime) -> tuple[dict, dict
     return order, nav
 
 
+# NAV field lengths a ShipStation identifier may not fit: No is Code[20], External Document No.
+# Code[35]. A filter literal longer than its field fails the whole NAV request.
+NAV_NO_LENGTH = 20
+NAV_EXTERNAL_DOCUMENT_NO_LENGTH = 35
+
+
+def _record_lengths(manifest: SeedManifest, order: dict) -> None:
+    number = order["orderNumber"]
+    if len(number) > NAV_NO_LENGTH:
+        manifest.add("order_number_over_no_length", number)
+    if len(order["orderKey"]) > NAV_EXTERNAL_DOCUMENT_NO_LENGTH:
+        manifest.add("order_key_over_external_length", number)
+
+
 def _record_order(manifest: SeedManifest, plan: _Plan, order: dict) -> None:
     number = order["orderNumber"]
+    _record_lengths(manifest, order)
     manifest.add("unshipped" if plan.fate in UNSHIPPED_STATUSES else plan.fate, number)
     manifest.add(plan.nav_mode, number)
     if plan.released and plan.nav_mode != NAV_MISSING:
@@ -650,10 +686,29 @@ def _schedule_split(ctx: _Ctx, plan: _Plan, live: _Live, first: datetime) -> Non
     def split() -> None:
         live.child = sc.split_order(ctx.world, live.order["orderId"], [plan.items[-1]], when=split_at)
         ctx.manifest.add("split_child", live.child["orderNumber"])
+        _record_lengths(ctx.manifest, live.child)
+        if plan.child_in_nav and live.nav is not None:
+            _child_into_nav(ctx, live)
 
     ctx.timeline.at(split_at, split)
     ctx.timeline.at(first, lambda: _buy(ctx, plan, live, live.order["orderId"], first))
     ctx.timeline.at(child_at, lambda: _buy(ctx, plan, live, live.child["orderId"], child_at))
+
+
+def _child_into_nav(ctx: _Ctx, live: _Live) -> None:
+    """The split-off box keyed into NAV as its own order, External_Document_No = the child's number."""
+    assert live.nav is not None
+    child = live.child
+    sc.add_nav_order(
+        ctx.world,
+        customer_name=live.nav["Sell_to_Customer_Name"],
+        order_date=date.fromisoformat(live.nav["Order_Date"]),
+        external_document_no=child["orderNumber"],
+        lines=[(item["sku"], item["quantity"]) for item in child["items"]],
+        address=child["shipTo"],
+    )
+    ctx.manifest.add(NAV_EXT, child["orderNumber"])
+    ctx.manifest.add("marketplace_split_child", child["orderNumber"])
 
 
 def _post_partial(ctx: _Ctx, plan: _Plan, live: _Live) -> None:

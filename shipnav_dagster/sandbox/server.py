@@ -5,18 +5,20 @@ Three servers: ShipStation V1 (the ``ssapi.shipstation.com`` paths), ShipStation
 reality, so they get separate ports here too; both serve the same world (one account).
 """
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 import uvicorn
 from starlette.applications import Starlette
 
 from shipnav_dagster.sandbox.state import (
+    PLATFORMS,
     SANDBOX_NAV_COMPANY,
     SANDBOX_NAV_INSTANCE,
     SANDBOX_NAV_TENANT,
@@ -27,6 +29,33 @@ if TYPE_CHECKING:
     from shipnav_dagster.sandbox.shipstation.v2.delivery import Delivery
 
 SHIPSTATION_API_VERSIONS = ("v1", "v2")
+NAV_AUTH_MODES = ("oauth2", "basic", "ntlm")
+
+
+class ConnectionEvents(Protocol):
+    def opened(self, key: Any) -> None: ...
+    def closed(self, key: Any) -> None: ...
+
+
+def connection_tracking_protocol(events: ConnectionEvents) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, reporting each TCP connection's opening and closing to ``events``.
+
+    NTLM and Negotiate authenticate a connection, not a request: the NAV emulator keeps the login
+    per peer address and must forget it when that connection ends (a new connection from the
+    same client port starts unauthenticated, as on a real server).
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class ConnectionTrackingProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            events.opened(self.client)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            events.closed(self.client)
+            super().connection_lost(exc)
+
+    return ConnectionTrackingProtocol
 
 
 def nav_service_root(base_url: str) -> str:
@@ -38,12 +67,18 @@ class ThreadedServer:
     """One ASGI app under uvicorn on a daemon thread: ``with ThreadedServer(app) as url``."""
 
     def __init__(
-        self, app: Starlette, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+        self,
+        app: Starlette,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_level: str = "warning",
+        http: type[asyncio.Protocol] | str = "auto",
     ) -> None:
         self.host = host
         self.port = port
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False
+            app, host=host, port=port, log_level=log_level, lifespan="off", access_log=False, http=http
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="shipnav-sandbox", daemon=True)
@@ -76,7 +111,11 @@ class ThreadedServer:
 
 
 class SandboxServers:
-    """The emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting."""
+    """The emulators on 127.0.0.1. ``world`` can be swapped between tests without restarting.
+
+    ``platform`` (``"nav2018"`` or ``"bc"``), when given, switches the world's NAV to that product
+    (``NavState.apply_platform``): it is what ``shipnav sandbox --platform`` passes on.
+    """
 
     def __init__(
         self,
@@ -85,18 +124,25 @@ class SandboxServers:
         shipstation_port: int = 0,
         nav_port: int = 0,
         shipstation_v2_port: int = 0,
+        platform: str | None = None,
     ) -> None:
         from shipnav_dagster.sandbox.nav.app import create_app as create_nav_app
         from shipnav_dagster.sandbox.shipstation.v1 import create_app as create_shipstation_app
         from shipnav_dagster.sandbox.shipstation.v2.app import create_app as create_shipstation_v2_app
 
+        if platform is not None:
+            if platform not in PLATFORMS:
+                raise ValueError(f"unknown NAV platform {platform!r}; expected one of {PLATFORMS}")
+            with world.lock:
+                world.nav.apply_platform(platform)
         self.host = host
         self.shipstation_app = create_shipstation_app(world)
         self.shipstation_v2_app = create_shipstation_v2_app(world)
         self.nav_app = create_nav_app(world)
         self._ss = ThreadedServer(self.shipstation_app, host, shipstation_port)
         self._ss2 = ThreadedServer(self.shipstation_v2_app, host, shipstation_v2_port)
-        self._nav = ThreadedServer(self.nav_app, host, nav_port)
+        protocol = connection_tracking_protocol(self.nav_app.state.connections)
+        self._nav = ThreadedServer(self.nav_app, host, nav_port, http=protocol)
         self.shipstation_port = 0
         self.shipstation_v2_port = 0
         self.nav_port = 0
@@ -155,10 +201,14 @@ class SandboxServers:
 
         ``shipstation_api_version="v2"`` points it at the V2 server instead: the V2 key, no secret,
         ``SHIPSTATION_API_VERSION=v2`` and a base URL without ``/v2``. The V1 default adds no
-        ``SHIPSTATION_API_VERSION``.
+        ``SHIPSTATION_API_VERSION``. ``nav_auth="ntlm"`` gives the world's Windows account
+        (``DOMAIN\\user``); the NAV emulator asks for it only when ``world.nav.credential_type`` is
+        ``"Windows"`` (``scenario.use_windows_auth``).
         """
         if shipstation_api_version not in SHIPSTATION_API_VERSIONS:
             raise ValueError(f"shipstation_api_version must be one of {SHIPSTATION_API_VERSIONS}")
+        if nav_auth not in NAV_AUTH_MODES:
+            raise ValueError(f"unknown NAV_AUTH {nav_auth!r}; expected one of {NAV_AUTH_MODES}")
         world = self.world
         if shipstation_api_version == "v2":
             shipstation = {
@@ -185,6 +235,8 @@ class SandboxServers:
                 NAV_CLIENT_SECRET=world.nav.client_secret,
                 NAV_SCOPE="https://api.businesscentral.dynamics.com/.default",
             )
+        elif nav_auth == "ntlm":
+            env.update(NAV_USERNAME=world.nav.windows_username, NAV_PASSWORD=world.nav.windows_password)
         else:
             env.update(NAV_USERNAME=world.nav.username, NAV_PASSWORD=world.nav.password)
         return env

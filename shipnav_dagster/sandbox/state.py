@@ -26,6 +26,18 @@ SANDBOX_NAV_PASSWORD = "sandbox-password"
 SANDBOX_NAV_INSTANCE = "DynamicsNAV110"
 SANDBOX_NAV_COMPANY = "CRONUS USA, Inc."
 SANDBOX_NAV_TENANT = "sandbox-tenant"
+# The Windows account of a server instance whose credential type is Windows (NTLM/Negotiate).
+SANDBOX_NAV_WINDOWS_USER = "SANDBOX\\navuser"
+SANDBOX_NAV_WINDOWS_PASSWORD = "sandbox-windows-password"
+
+# Emulated products. NAV 2018 (CU 09, build 11.0) is the default; "bc" is current Business Central.
+NAV2018 = "nav2018"
+BC = "bc"
+PLATFORMS = (NAV2018, BC)
+# NAV Server credential types the emulator serves (one per server instance, as in NAV and BC
+# on-premises): Basic (or an Entra bearer token) for NavUserPassword, NTLM/Negotiate for Windows.
+NAV_USER_PASSWORD = "NavUserPassword"
+WINDOWS = "Windows"
 
 
 def pacific_now() -> datetime:
@@ -150,6 +162,9 @@ class ShipStationState:
 
 @dataclass
 class NavState:
+    # NAV2018 or BC: field lengths (names are Text[50] in NAV 2018, Text[100] in BC), page 130's
+    # editability (CU 391 fields editable in NAV 2018, read-only in BC) and JSON $batch (BC only).
+    platform: str = NAV2018
     # SalesOrder page (42) records keyed by No; each carries the page's OData field names.
     sales_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     # SalesOrderSalesLines (page 46) records keyed by Document_No.
@@ -159,17 +174,34 @@ class NavState:
     # Shipping Agent (table 291) code -> its Shipping Agent Service codes (table 5790).
     shipping_agents: dict[str, set[str]] = field(default_factory=dict)
     tracking_max_length: int = 30
+    # A $filter literal longer than its field fails the whole request (Application_FilterErrorException).
+    enforce_filter_lengths: bool = True
+    # Field name -> the length NAV enforces in filters when it is shorter than $metadata says
+    # (tests of a client that must survive "NAV still refused").
+    filter_length_overrides: dict[str, int] = field(default_factory=dict)
     published: set[str] = field(default_factory=lambda: {"SalesOrder", "PostedSalesShipment"})
     client_id: str = SANDBOX_NAV_CLIENT_ID
     client_secret: str = SANDBOX_NAV_CLIENT_SECRET
     username: str = SANDBOX_NAV_USERNAME
     password: str = SANDBOX_NAV_PASSWORD
+    # NavUserPassword (Basic, and Entra bearer tokens) or Windows (NTLM/Negotiate per connection).
+    credential_type: str = NAV_USER_PASSWORD
+    # Windows only: NAV Server's ServicesUseNTLMAuthentication (true: challenge "NTLM" only;
+    # false, the default: "Negotiate", i.e. SPNEGO, which falls back to NTLM without Kerberos).
+    services_use_ntlm_authentication: bool = False
+    windows_username: str = SANDBOX_NAV_WINDOWS_USER  # DOMAIN\user
+    windows_password: str = SANDBOX_NAV_WINDOWS_PASSWORD
     token_ttl_seconds: int = 3599
     # Issued bearer tokens -> expiry (epoch seconds). Expire them all to emulate token expiry.
     tokens: dict[str, float] = field(default_factory=dict)
     max_page_size: int = 1000  # NAV 2013-2018 server default (Max Page Size)
+    # Business Central online: at most 100 operations in one $batch (operational-limits-online).
+    max_batch_operations: int = 100
     faults: Faults = field(default_factory=Faults)
+    # HTTP requests (a $batch is one) ...
     log: RequestLog = field(default_factory=RequestLog)
+    # ... and the operations inside $batch requests: method, path, query, status of each.
+    batch_log: RequestLog = field(default_factory=RequestLog)
     versions: itertools.count = field(default_factory=lambda: itertools.count(1))
     # False: the token endpoint still issues tokens but the OData API rejects them with 401, as BC
     # does for an Entra app that is not registered on its "Microsoft Entra Applications" page.
@@ -177,6 +209,25 @@ class NavState:
     # OData requests being served right now, and the peak, so tests can verify client concurrency caps.
     in_flight: int = 0
     max_in_flight: int = 0
+
+    @classmethod
+    def for_platform(cls, platform: str = NAV2018) -> "NavState":
+        """A fresh NAV with the platform's defaults (see ``apply_platform``)."""
+        state = cls()
+        state.apply_platform(platform)
+        return state
+
+    def apply_platform(self, platform: str) -> None:
+        """Switch the emulated product and take its defaults.
+
+        BC: Package Tracking No. Text[50] (BC 27 and later; set ``tracking_max_length = 30`` for
+        BC 26 and earlier) and a 20,000-entity page; NAV 2018: Text[30] and 1,000 entities.
+        """
+        if platform not in PLATFORMS:
+            raise ValueError(f"unknown NAV platform {platform!r}; expected one of {PLATFORMS}")
+        self.platform = platform
+        self.tracking_max_length = 50 if platform == BC else 30
+        self.max_page_size = 20_000 if platform == BC else 1000
 
     def stamp(self, record: dict[str, Any]) -> None:
         """Give a record a new row version, as any write in NAV does."""
@@ -197,3 +248,8 @@ class SandboxWorld:
     shipstation: ShipStationState = field(default_factory=ShipStationState)
     nav: NavState = field(default_factory=NavState)
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def for_platform(cls, platform: str = NAV2018) -> "SandboxWorld":
+        """An empty world whose NAV emulates ``platform`` (``"nav2018"`` or ``"bc"``)."""
+        return cls(nav=NavState.for_platform(platform))

@@ -1,6 +1,7 @@
 """OData V4 `$filter`, `$orderby` and key-predicate parsing for the NAV emulator.
 
-Covers what NAV / Business Central document for page web services (reference/nav.md §1.4):
+Covers what NAV / Business Central document for page web services
+(https://learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/use-filter-expressions-in-odata-uris):
 eq/ne/gt/ge/lt/le, and/or, parentheses, startswith/endswith/contains, tolower/toupper, and
 literals (single-quoted strings with '' as an escaped quote, numbers, bare ISO dates, ISO
 date-times, true/false, null). NAV turns a filter into AL field filters, so it cannot OR two

@@ -1,31 +1,65 @@
 """The emulated NAV page web services: fields, keys, editability, and the `$metadata` EDMX.
 
-Field names are the page control names NAV exposes over OData V4 (reference/nav.md §1.3, §2):
-page 42 "Sales Order" (published as `SalesOrder`), its lines part page 46 (the containment
-`SalesOrderSalesLines`) and page 130 "Posted Sales Shipment" (`PostedSalesShipment`). Lengths are
-the NAV 2018 table lengths; `Package_Tracking_No` follows the world's configured length (30 in
-NAV and BC up to v26, 50 from BC 27). The order of the fields is the page's control order, which
-is also the order in which NAV validates the fields of a PATCH.
+Field names are the page control names NAV exposes over OData V4 (spaces, dots and hyphens
+become underscores or vanish): page 42 "Sales Order" (published as `SalesOrder`), its lines
+part page 46 (the containment `SalesOrderSalesLines`) and page 130 "Posted Sales Shipment"
+(`PostedSalesShipment`). The order of the fields is the page's control order, which is also the
+order in which NAV validates the fields of a PATCH.
+
+Lengths are the table lengths of NAV 2018 (C/AL exports of tables 36, 37, 110) and, where
+Business Central lengthened a field, of current BC (github.com/microsoft/BCApps, e.g.
+SalesHeader.Table.al: names, addresses and contacts Text[100] instead of Text[50]).
+`Package_Tracking_No` follows the world's configured length: Text[30] in NAV and BC up to v26,
+Text[50] from BC 27.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 NAMESPACE = "NAV"
 TRACKING_FIELD = "Package_Tracking_No"
 BLANK_DATE = "0001-01-01"
+NAV2018 = "nav2018"
+BC = "bc"
 
 
 @dataclass(frozen=True)
 class Prop:
     name: str
     edm: str = "Edm.String"
-    max_length: int | None = None
+    max_length: int | None = None  # the NAV 2018 length
     code: bool = False  # Code[n]: NAV stores it upper-cased
-    editable: bool = False
+    editable: bool = False  # in NAV 2018
     status_locked: bool = False  # the field's OnValidate runs TestStatusOpen on the Sales Header
+    bc_length: int | None = None  # the Business Central length, when BC changed it
+    bc_editable: bool | None = None  # the Business Central editability, when BC changed it
+
+    @property
+    def caption(self) -> str:
+        """The field (and page control) name as NAV writes it in messages: "External Document No."."""
+        return caption_of(self.name)
+
+
+_CAPTION_WORDS = [
+    (r"\bSell to\b", "Sell-to"),
+    (r"\bShip to\b", "Ship-to"),
+    (r"\bBill to\b", "Bill-to"),
+    (r"\bCountry Region\b", "Country/Region"),
+    (r"\bQty to\b", "Qty. to"),
+    (r"\bNo\b", "No."),
+]
+
+
+def caption_of(name: str) -> str:
+    """``Sell_to_Customer_No`` -> ``Sell-to Customer No.``: the AL field name behind an OData name."""
+    text = name.replace("_", " ")
+    for pattern, replacement in _CAPTION_WORDS:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -69,13 +103,13 @@ SALES_ORDER = EntityDef(
         Prop("Document_Type"),
         _code("No", 20),
         _code("Sell_to_Customer_No", 20),
-        _text("Sell_to_Customer_Name", 50),
-        _text("Sell_to_Address", 50),
+        _text("Sell_to_Customer_Name", 50, bc_length=100),
+        _text("Sell_to_Address", 50, bc_length=100),
         _text("Sell_to_City", 30),
         _code("Sell_to_Post_Code", 20),
         _code("Sell_to_Country_Region_Code", 10),
-        _text("Sell_to_Contact", 50),
-        _text("Bill_to_Name", 50),
+        _text("Sell_to_Contact", 50, bc_length=100),
+        _text("Bill_to_Name", 50, bc_length=100),
         _code("External_Document_No", 35, editable=True),
         _text("Your_Reference", 35, editable=True),
         _date("Document_Date"),
@@ -83,13 +117,13 @@ SALES_ORDER = EntityDef(
         _date("Order_Date"),
         _date("Requested_Delivery_Date"),
         _date("Shipment_Date", editable=True, status_locked=True),
-        _text("Ship_to_Name", 50),
-        _text("Ship_to_Address", 50),
+        _text("Ship_to_Name", 50, bc_length=100),
+        _text("Ship_to_Address", 50, bc_length=100),
         _text("Ship_to_City", 30),
         _code("Ship_to_Post_Code", 20),
         _text("Ship_to_County", 30),
         _code("Ship_to_Country_Region_Code", 10),
-        _text("Ship_to_Contact", 50),
+        _text("Ship_to_Contact", 50, bc_length=100),
         _code("Location_Code", 10),
         _code("Shipment_Method_Code", 10),
         _code("Shipping_Agent_Code", 10, editable=True, status_locked=True),
@@ -111,7 +145,7 @@ SALES_LINE = EntityDef(
         Prop("Line_No", "Edm.Int32"),
         Prop("Type", editable=True, status_locked=True),
         _code("No", 20, editable=True, status_locked=True),
-        _text("Description", 50, editable=True),
+        _text("Description", 50, editable=True, bc_length=100),
         _code("Location_Code", 10, editable=True, status_locked=True),
         _decimal("Quantity", editable=True, status_locked=True),
         _code("Unit_of_Measure_Code", 10, editable=True, status_locked=True),
@@ -135,9 +169,9 @@ POSTED_SHIPMENT = EntityDef(
     props=(
         _code("No", 20),
         _code("Sell_to_Customer_No", 20),
-        _text("Sell_to_Customer_Name", 50),
-        _text("Sell_to_Contact", 50),
-        _text("Ship_to_Name", 50),
+        _text("Sell_to_Customer_Name", 50, bc_length=100),
+        _text("Sell_to_Contact", 50, bc_length=100),
+        _text("Ship_to_Name", 50, bc_length=100),
         _text("Ship_to_City", 30),
         _date("Posting_Date"),
         _date("Document_Date"),
@@ -148,10 +182,12 @@ POSTED_SHIPMENT = EntityDef(
         _date("Shipment_Date"),
         _code("Location_Code", 10),
         _code("Shipment_Method_Code", 10),
-        # Page 130 in NAV 2018: only these three are editable; OnModifyRecord runs CU 391.
-        _code("Shipping_Agent_Code", 10, editable=True),
-        _code("Shipping_Agent_Service_Code", 10, editable=True),
-        _text(TRACKING_FIELD, 30, editable=True),
+        # Page 130 in NAV 2018: only these three are editable; OnModifyRecord runs CU 391
+        # "Shipment Header - Edit". In current BC every control of page 130 is Editable = false
+        # (the edit moved to page 1350, whose source table is temporary: no web service).
+        _code("Shipping_Agent_Code", 10, editable=True, bc_editable=False),
+        _code("Shipping_Agent_Service_Code", 10, editable=True, bc_editable=False),
+        _text(TRACKING_FIELD, 30, editable=True, bc_editable=False),
         Prop("No_Printed", "Edm.Int32"),
     ),
 )
@@ -161,8 +197,19 @@ SERVICES: dict[str, EntityDef] = {SALES_ORDER.name: SALES_ORDER, POSTED_SHIPMENT
 LINES_SEGMENT = SALES_LINE.name
 
 
-def max_length(prop: Prop, tracking_max_length: int) -> int | None:
-    return tracking_max_length if prop.name == TRACKING_FIELD else prop.max_length
+def max_length(prop: Prop, tracking_max_length: int, platform: str = NAV2018) -> int | None:
+    """The field's length on ``platform`` (what $metadata advertises and writes enforce)."""
+    if prop.name == TRACKING_FIELD:
+        return tracking_max_length
+    if platform == BC and prop.bc_length is not None:
+        return prop.bc_length
+    return prop.max_length
+
+
+def is_editable(prop: Prop, platform: str = NAV2018) -> bool:
+    if platform == BC and prop.bc_editable is not None:
+        return prop.bc_editable
+    return prop.editable
 
 
 def default_value(prop: Prop) -> Any:
@@ -178,14 +225,29 @@ def default_value(prop: Prop) -> Any:
     }.get(prop.edm, "")
 
 
+def view(entity: EntityDef, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The page's fields of a record, blanks filled the way NAV shows them."""
+    result: dict[str, Any] = {}
+    for prop in entity.props:
+        value = record.get(prop.name)
+        if value is None:
+            value = default_value(prop)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        result[prop.name] = value
+    return result
+
+
 # --- $metadata -------------------------------------------------------------------------------
 
 
-def _property_xml(prop: Prop, entity: EntityDef, tracking_max_length: int) -> str:
+def _property_xml(prop: Prop, entity: EntityDef, tracking_max_length: int, platform: str) -> str:
     attrs = [f"Name={quoteattr(prop.name)}", f"Type={quoteattr(prop.edm)}"]
     if prop.name in entity.keys:
         attrs.append('Nullable="false"')
-    length = max_length(prop, tracking_max_length)
+    # CSDL MaxLength on every Code/Text property (Option fields have no length). No editability
+    # annotation: none is documented for NAV/BC page metadata, so none is invented here.
+    length = max_length(prop, tracking_max_length, platform)
     if length is not None:
         attrs.append(f'MaxLength="{length}"')
     if prop.edm == "Edm.Decimal":
@@ -193,13 +255,16 @@ def _property_xml(prop: Prop, entity: EntityDef, tracking_max_length: int) -> st
     return f"        <Property {' '.join(attrs)} />"
 
 
-def _entity_type_xml(entity: EntityDef, tracking_max_length: int, with_lines: bool) -> list[str]:
+def _entity_type_xml(
+    entity: EntityDef, tracking_max_length: int, platform: str, with_lines: bool
+) -> list[str]:
     lines = [f'      <EntityType Name="{entity.name}">', "        <Key>"]
     lines += [f'          <PropertyRef Name="{key}" />' for key in entity.keys]
     lines.append("        </Key>")
-    lines += [_property_xml(p, entity, tracking_max_length) for p in entity.props]
+    lines += [_property_xml(p, entity, tracking_max_length, platform) for p in entity.props]
     if with_lines:
-        # As documented for page 42 (use-containments-associations.md): a containment
+        # As documented for page 42 (learn.microsoft.com/dynamics365/business-central/dev-itpro/
+        # webservices/use-containments-associations): a containment
         # navigation property named <service><part> with a referential constraint on the key.
         lines += [
             f'        <NavigationProperty Name="{LINES_SEGMENT}" '
@@ -212,14 +277,14 @@ def _entity_type_xml(entity: EntityDef, tracking_max_length: int, with_lines: bo
     return lines
 
 
-def metadata_xml(published: set[str], tracking_max_length: int) -> str:
+def metadata_xml(published: set[str], tracking_max_length: int, platform: str = NAV2018) -> str:
     """A CSDL 4.0 document describing the published services of this world."""
     services = [SERVICES[name] for name in sorted(published) if name in SERVICES]
     body: list[str] = []
     for entity in services:
-        body += _entity_type_xml(entity, tracking_max_length, with_lines=entity is SALES_ORDER)
+        body += _entity_type_xml(entity, tracking_max_length, platform, with_lines=entity is SALES_ORDER)
     if any(entity is SALES_ORDER for entity in services):
-        body += _entity_type_xml(SALES_LINE, tracking_max_length, with_lines=False)
+        body += _entity_type_xml(SALES_LINE, tracking_max_length, platform, with_lines=False)
     body.append(f'      <EntityContainer Name="{NAMESPACE}">')
     body += [f'        <EntitySet Name="{e.name}" EntityType="{NAMESPACE}.{e.name}" />' for e in services]
     body.append("      </EntityContainer>")
