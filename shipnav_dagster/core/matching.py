@@ -38,7 +38,7 @@ def normalize_name(name: str | None) -> str:
     return " ".join(words)
 
 
-def _code(value: object) -> str:
+def fold(value: object) -> str:
     """NAV Code fields are upper case; compare identifiers case-insensitively, trimmed."""
     return str(value).strip().casefold() if value is not None else ""
 
@@ -97,8 +97,8 @@ def record_keys(record: ShipRecord, orders: Mapping[int, OrderInfo]) -> RecordKe
 def _unique(values: Iterable[str | None]) -> tuple[str, ...]:
     seen: dict[str, str] = {}
     for value in values:
-        if value and value.strip() and _code(value) not in seen:
-            seen[_code(value)] = value.strip()
+        if value and value.strip() and fold(value) not in seen:
+            seen[fold(value)] = value.strip()
     return tuple(seen.values())
 
 
@@ -137,12 +137,12 @@ class NavIndex:
         by_date: dict[date, list[NavOrder]] = {}
         for o in unique.values():
             if o.external_document_no.strip():
-                by_external.setdefault(_code(o.external_document_no), []).append(o)
+                by_external.setdefault(fold(o.external_document_no), []).append(o)
             if o.order_date is not None:
                 by_date.setdefault(o.order_date, []).append(o)
         return cls(
             by_external={k: tuple(v) for k, v in by_external.items()},
-            by_no={_code(no): o for no, o in unique.items()},
+            by_no={fold(no): o for no, o in unique.items()},
             by_date={k: tuple(v) for k, v in by_date.items()},
             dates_loaded=frozenset(dates_loaded),
         )
@@ -171,20 +171,34 @@ def _decide(record: ShipRecord, tier: int, found: Sequence[NavOrder], what: str)
     )
 
 
-def match_record(record: ShipRecord, keys: RecordKeys, index: NavIndex) -> MatchDecision:
+def match_record(
+    record: ShipRecord, keys: RecordKeys, index: NavIndex, unusable: Mapping[str, str] | None = None
+) -> MatchDecision:
+    """``unusable``: identifier values (folded) that were not looked up, with why; a decision
+    for a record that carries one says so."""
+    decision = _match(record, keys, index)
+    notes = sorted(
+        {why for v in (*keys.external_values, *keys.order_numbers) if (why := (unusable or {}).get(fold(v)))}
+    )
+    if not notes:
+        return decision
+    return decision.model_copy(update={"reason": f"{decision.reason} (not looked up: {'; '.join(notes)})"})
+
+
+def _match(record: ShipRecord, keys: RecordKeys, index: NavIndex) -> MatchDecision:
     if not keys.external_values and not keys.names:
         return MatchDecision(
             record_key=record.record_key,
             outcome="invalid",
             reason="the record carries no ShipStation order number, key or id and no name to match on",
         )
-    tier1 = [o for v in keys.external_values for o in index.by_external.get(_code(v), ())]
+    tier1 = [o for v in keys.external_values for o in index.by_external.get(fold(v), ())]
     decided = _decide(
         record, 1, tier1, "External_Document_No = " + " / ".join(repr(v) for v in keys.external_values)
     )
     if decided:
         return decided
-    tier2 = [index.by_no[_code(n)] for n in keys.order_numbers if _code(n) in index.by_no]
+    tier2 = [index.by_no[fold(n)] for n in keys.order_numbers if fold(n) in index.by_no]
     decided = _decide(record, 2, tier2, "No = " + " / ".join(repr(n) for n in keys.order_numbers))
     if decided:
         return decided
@@ -221,6 +235,9 @@ def match_record(record: ShipRecord, keys: RecordKeys, index: NavIndex) -> Match
 
 
 def match_records(
-    records: Iterable[ShipRecord], orders: Mapping[int, OrderInfo], index: NavIndex
+    records: Iterable[ShipRecord],
+    orders: Mapping[int, OrderInfo],
+    index: NavIndex,
+    unusable: Mapping[str, str] | None = None,
 ) -> list[MatchDecision]:
-    return [match_record(r, record_keys(r, orders), index) for r in records]
+    return [match_record(r, record_keys(r, orders), index, unusable) for r in records]

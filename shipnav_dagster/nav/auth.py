@@ -283,7 +283,7 @@ class NtlmAuth(httpx.Auth):
             service=self._service,
             protocol="ntlm" if scheme == "NTLM" else "negotiate",
         )
-        request.headers["Authorization"] = f"{scheme} {_b64(context.step())}"
+        request.headers["Authorization"] = f"{scheme} {_b64(_token(context.step()))}"
         response = yield _leased(request, lease)
         challenge = _server_token(response, scheme)
         if response.status_code != 401 or challenge is None:
@@ -343,3 +343,10 @@ def _server_token(response: httpx.Response, scheme: str) -> bytes | None:
 
 def _b64(token: bytes) -> str:
     return base64.b64encode(token).decode("ascii")
+
+
+def _token(step: bytes | None) -> bytes:
+    """An NTLM/Negotiate context always answers with a token until it is complete."""
+    if step is None:
+        raise NavAuthError(401, "NtlmHandshake", "the NTLM handshake produced no token")
+    return step

@@ -17,8 +17,10 @@ import json
 import random
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -37,7 +39,13 @@ from shipnav_dagster.nav.errors import (
     error_from_response,
 )
 from shipnav_dagster.nav.filters import any_of, field_name, key_predicate
+from shipnav_dagster.nav.metadata import ServiceSchema, parse_metadata
 from shipnav_dagster.settings import Settings, SettingsError
+
+# 400 codes NAV answers when a filter value is not acceptable for its field (a literal longer than
+# the field: "The length of the string is 22, but it must be less than or equal to 20
+# characters"): learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/dynamics-error-codes
+FILTER_VALUE_CODES = frozenset({"Application_FilterErrorException", "Application_StringExceededLength"})
 
 # Keep each $filter well inside common URL limits once percent-encoded: HTTP.sys (NAV's listener)
 # takes 16 KB, common proxies 8 KB. Fewer, fuller lookups are what keep calls per written order low.
@@ -144,6 +152,7 @@ class NavClient:
         self._backoff_initial, self._backoff_max = backoff_initial, backoff_max
         self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._schema: ServiceSchema | None = None
         self._origin = httpx.URL(self.service_root).copy_with(path="/", query=None, fragment=None)
         self._http = httpx.Client(
             auth=auth,
@@ -177,8 +186,8 @@ class NavClient:
         elif settings.nav_auth == "ntlm":
             # NTLM authenticates the connection: the auth's transport keeps each handshake on one.
             auth = NtlmAuth(
-                settings.nav_username,
-                settings.nav_password.get_secret_value(),
+                settings.value("nav_username"),
+                settings.value("nav_password"),
                 connections=int(overrides.get("max_concurrency", settings.nav_max_concurrency)),
             )
             overrides.setdefault("transport", auth.transport)
@@ -274,9 +283,69 @@ class NavClient:
         chunk: int | None = None,
     ) -> list[dict[str, Any]]:
         """Orders whose ``field`` equals any of ``values``: one `or` chain per chunk, one field."""
+        return self.lookup(
+            self.sales_order_service, field, values, select=_keys(select, "No"), chunk=chunk
+        ).rows
+
+    def lookup(
+        self,
+        entity_set: str,
+        field: str,
+        values: Iterable[Any],
+        *,
+        select: Sequence[str] | None = None,
+        chunk: int | None = None,
+    ) -> "Lookup":
+        """Entities whose ``field`` equals any of ``values``, chunked, side by side.
+
+        NAV refuses a whole filter when one literal is unacceptable for the field (longer than
+        it, say: ``400 Application_FilterErrorException``). Such a chunk is split until the
+        refused values stand alone; they are returned in ``refused`` with NAV's message, and
+        every other value is still looked up. Only a failure that is not about a value (NAV
+        down, credentials, an unpublished service) is raised.
+        """
         groups = list(self._chunks(field, values, chunk or self.filter_chunk))
-        rows = self._query_groups(self.sales_order_service, field, groups, _keys(select, "No"))
-        return _first_by_no(rows)
+        result = Lookup()
+        lock = threading.Lock()
+
+        def one(group: list[Any]) -> None:
+            try:
+                rows = list(self.query(entity_set, filter=any_of(field, group), select=select))
+            except NavError as exc:
+                if not _refuses_values(exc):
+                    raise
+                if len(group) == 1:
+                    with lock:
+                        result.refused[str(group[0])] = f"{exc.code}: {exc.message}"
+                    return
+                half = len(group) // 2
+                one(group[:half])
+                one(group[half:])
+                return
+            with lock:
+                result.rows.extend(rows)
+
+        if len(groups) <= 1:
+            for group in groups:
+                one(group)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(groups))) as pool:
+                list(pool.map(one, groups))
+        result.rows = _first_by_no(result.rows)
+        return result
+
+    def field_lengths(self, entity_set: str) -> dict[str, int]:
+        """``MaxLength`` of each string property of an entity set, from ``$metadata`` (read once
+        per client); empty when NAV does not publish it or it cannot be read."""
+        if self._schema is None:
+            try:
+                self._schema = parse_metadata(self.metadata())
+            except (NavError, ET.ParseError):
+                self._schema = ServiceSchema({}, {})
+        entity = self._schema.entity(entity_set)
+        if entity is None:
+            return {}
+        return {name: length for name, length in entity.properties.items() if length is not None}
 
     def get_sales_order(self, no: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
         """The order, or None when NAV says it does not exist (deleted after full posting)."""
@@ -301,23 +370,9 @@ class NavClient:
     ) -> list[dict[str, Any]]:
         """Posted Sales Shipments (page 130) of these orders; an order may have several."""
         fields = _with_fields(select, ("No", "Order_No"))
-        groups = list(self._chunks("Order_No", order_nos, chunk or self.filter_chunk))
-        rows = self._query_groups(self.posted_shipment_service, "Order_No", groups, fields)
-        return _first_by_no(rows)
-
-    def _query_groups(
-        self, entity_set: str, field: str, groups: list[list[Any]], select: Sequence[str] | None
-    ) -> list[dict[str, Any]]:
-        """One `or` filter per group, the groups side by side (the semaphore caps requests in
-        flight at max_concurrency): lookups cost latency once per round, not once per chunk."""
-
-        def one(group: list[Any]) -> list[dict[str, Any]]:
-            return list(self.query(entity_set, filter=any_of(field, group), select=select))
-
-        if len(groups) <= 1:
-            return [row for group in groups for row in one(group)]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(groups))) as pool:
-            return [row for rows in pool.map(one, groups) for row in rows]
+        return self.lookup(
+            self.posted_shipment_service, "Order_No", order_nos, select=fields, chunk=chunk
+        ).rows
 
     def get_posted_shipment(self, no: str, select: Sequence[str] | None = None) -> dict[str, Any] | None:
         try:
@@ -471,6 +526,19 @@ class NavClient:
                 response.status_code, "UnexpectedResponse", "NAV answered with a non-object JSON body"
             )
         return data
+
+
+@dataclass
+class Lookup:
+    """What a chunked lookup found, and the values NAV refused to filter on (with its reason)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _refuses_values(exc: NavError) -> bool:
+    """A 400 about the filter's values (not a syntax or service problem): split and isolate."""
+    return exc.status == 400 and exc.code in FILTER_VALUE_CODES
 
 
 def _first_by_no(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

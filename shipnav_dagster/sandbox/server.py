@@ -46,7 +46,7 @@ def connection_tracking_protocol(events: ConnectionEvents) -> type[asyncio.Proto
     """
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    class ConnectionTrackingProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    class ConnectionTrackingProtocol(AutoHTTPProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             events.opened(self.client)

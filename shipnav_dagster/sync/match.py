@@ -1,14 +1,14 @@
 """Match the ledger's open records to NAV sales orders, asking NAV only for what can match."""
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 
-from shipnav_dagster.core.matching import NavIndex, RecordKeys, match_record, record_keys
+from shipnav_dagster.core.matching import NavIndex, RecordKeys, fold, match_record, record_keys
 from shipnav_dagster.core.model import MatchDecision, RecordStatus, ShipRecord
 from shipnav_dagster.core.outcomes import Outcome
 from shipnav_dagster.ledger.repository import Ledger
@@ -55,23 +55,44 @@ class MatchSummary:
 
 
 class NavIndexer:
-    """Fetches NAV orders tier by tier: a weaker tier is asked only for records still unresolved."""
+    """Fetches NAV orders tier by tier: a weaker tier is asked only for records still unresolved.
 
-    def __init__(self, nav: NavClient, *, chunk: int) -> None:
+    A value longer than the NAV field it is compared with can never match and is never sent
+    (NAV refuses the whole filter); a value NAV refuses anyway is isolated by the client. Both
+    are kept in ``unusable`` with the reason, for the decisions of the records that carry them.
+    """
+
+    def __init__(self, nav: NavClient, *, chunk: int, lengths: Mapping[str, int]) -> None:
         self.nav = nav
         self.chunk = chunk
+        self.lengths = lengths
         self.entities: dict[str, dict[str, Any]] = {}
+        self.unusable: dict[str, str] = {}  # folded value -> why it was not looked up
         self.lookups = 0
 
     def _fetch(self, field_name: str, values: Sequence[object]) -> None:
         if not values:
             return
+        limit = self.lengths.get(field_name)
+        sendable = []
+        for value in values:
+            text = str(value)
+            if limit is not None and isinstance(value, str) and len(text) > limit:
+                self.unusable[fold(text)] = (
+                    f"{text!r} has {len(text)} characters and NAV's {field_name} holds {limit}: it cannot "
+                    "match and is not sent"
+                )
+            else:
+                sendable.append(value)
         before = self.nav.stats.get
-        for entity in self.nav.find_sales_orders(
-            field_name, list(values), select=SALES_ORDER_SELECT, chunk=self.chunk
-        ):
-            self.entities[entity["No"]] = entity
+        found = self.nav.lookup(
+            self.nav.sales_order_service, field_name, sendable, select=SALES_ORDER_SELECT, chunk=self.chunk
+        )
         self.lookups += self.nav.stats.get - before
+        for entity in found.rows:
+            self.entities[entity["No"]] = entity
+        for value, why in found.refused.items():
+            self.unusable[fold(value)] = f"NAV refused {value!r} as a {field_name} filter ({why})"
 
     def index(self, dates: Sequence[date] = ()) -> NavIndex:
         return NavIndex.build((nav_order(e) for e in self.entities.values()), dates_loaded=dates)
@@ -83,19 +104,32 @@ class NavIndexer:
         )
         index = self.index()
         by_key = {r.record_key: r for r in records}
-        decided = {k: match_record(r, keys[k], index) for k, r in by_key.items()}
+        decided = {k: match_record(r, keys[k], index, self.unusable) for k, r in by_key.items()}
         open_keys = [k for k, d in decided.items() if d.outcome == "no_order_yet"]
         self._fetch("No", sorted({n.upper() for k in open_keys for n in keys[k].order_numbers}))
         index = self.index()
         for k in open_keys:
-            decided[k] = match_record(by_key[k], keys[k], index)
+            decided[k] = match_record(by_key[k], keys[k], index, self.unusable)
         open_keys = [k for k, d in decided.items() if d.outcome == "no_order_yet"]
         dates = sorted({d for k in open_keys if keys[k].names and (d := keys[k].order_date) is not None})
         self._fetch("Order_Date", dates)
         index = self.index(dates)
         for k in open_keys:
-            decided[k] = match_record(by_key[k], keys[k], index)
+            decided[k] = match_record(by_key[k], keys[k], index, self.unusable)
         return [decided[r.record_key] for r in records]
+
+
+# NAV's lengths of the fields the matcher filters on, when $metadata does not say: Sales Header
+# No. is Code[20], External Document No. Code[35], Sell-to Customer Name Text[100] (Text[50] in
+# NAV 2018), in NAV 2013-2018 and Business Central alike.
+DEFAULT_LENGTHS = {"No": 20, "External_Document_No": 35, "Sell_to_Customer_Name": 100}
+
+
+def lookup_lengths(nav: NavClient) -> dict[str, int]:
+    """The field lengths to respect in lookups: $metadata's, else the standard ones."""
+    return DEFAULT_LENGTHS | {
+        k: v for k, v in nav.field_lengths(nav.sales_order_service).items() if k in DEFAULT_LENGTHS
+    }
 
 
 def match_open_records(
@@ -115,7 +149,7 @@ def match_open_records(
         records = ledger.load_records(work[start : start + BATCH])
         orders = ledger.order_infos(r.order_id for r in records if r.order_id is not None)
         rkeys = {r.record_key: record_keys(r, orders) for r in records}
-        indexer = NavIndexer(nav, chunk=chunk)
+        indexer = NavIndexer(nav, chunk=chunk, lengths=lookup_lengths(nav))
         try:
             decisions = indexer.decide(records, rkeys)
         except (NavError, httpx.TransportError) as exc:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
@@ -390,7 +390,7 @@ def _matching(
         rows = [(r, v) for r, v in rows if evaluate(opts.filter, v, fields)]
     rows.sort(key=lambda rv: tuple(rv[1][k] for k in entity.keys))  # NAV returns key order
     for name, descending in reversed(opts.orderby):
-        rows.sort(key=lambda rv, n=name: rv[1][n], reverse=descending)
+        rows.sort(key=_by_field(name), reverse=descending)
     return [r for r, _v in rows]
 
 
@@ -465,3 +465,8 @@ def get_entity(nav: NavState, op: Operation, target: Target, res: Resolved) -> R
     body = {"@odata.context": f"{target.root_url}/$metadata#{res.context}"}
     body.update(serialize(entity, record, opts.select, _expansion(nav, record, opts)))
     return json_reply(body, headers={"ETag": NavState.etag(record)})
+
+
+def _by_field(name: str) -> Callable[[tuple[dict[str, Any], dict[str, Any]]], Any]:
+    """Sort key of (record, view) pairs by one field of the view."""
+    return lambda rv: rv[1][name]
