@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     nav_posted_shipment_service: str = "PostedSalesShipment"
     nav_tracking_max_length: int = Field(30, ge=1, le=250)
     nav_max_concurrency: int = Field(4, ge=1, le=32)
+    # auto: learn it (Business Central refuses a PATCH of a posted shipment as read-only); nav:
+    # NAV 2013-2018, posted shipments writable; bc: Business Central, never PATCH them.
+    nav_platform: Literal["auto", "nav", "bc"] = "auto"
 
     # shipnav
     shipnav_database_url: SecretStr | None = None
@@ -103,7 +106,7 @@ class Settings(BaseSettings):
             return None
         return _http_url(value, getattr(info, "field_name", ""))
 
-    @field_validator("nav_auth", mode="before")
+    @field_validator("nav_auth", "nav_platform", mode="before")
     @classmethod
     def _auth_lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -214,7 +214,7 @@ def test_wrong_service_name_without_metadata(
         "FAIL NAV: SalesOrders is not published: add page 42 on the Web Services page with "
         "Service Name SalesOrders, or set NAV_SALES_ORDER_SERVICE"
     ]
-    assert "PostedSalesShipment (NAV_POSTED_SHIPMENT_SERVICE) is published and readable with the 6 " in out
+    assert "PostedSalesShipment (NAV_POSTED_SHIPMENT_SERVICE) is published and readable with the 7 " in out
     assert "(read with $top=1)" in out
 
 

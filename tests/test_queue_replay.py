@@ -148,7 +148,7 @@ def test_queued_record_becomes_needs_attention_after_max_age(harness: SyncHarnes
             .values(first_seen_at=datetime.now(UTC) - timedelta(hours=96))
         )
     time_passes(harness.ledger, minutes=6)
-    assert replay_run(harness.instance, {"all_due": True}).success
+    assert replay_run(harness.instance, {"only_due": True}).success
     row = harness.ledger.record_rows([key])[key]
     assert row["status"] == "needs_attention"
     assert "still no NAV order after 96 h" in row["status_reason"]
@@ -175,7 +175,7 @@ def test_nav_down_for_the_whole_sync_queues_everything_then_replay_writes_once(h
     world.nav.faults.fail_next = 0
     time_passes(harness.ledger, minutes=6)
     patches_before = world.nav.log.count("PATCH")
-    assert replay_run(harness.instance, {"all_due": True}).success
+    assert replay_run(harness.instance, {"only_due": True}).success
     for n, lb in enumerate(labels):
         assert sc.nav_order_for(world, f"30010{n}")[0]["Package_Tracking_No"] == lb["trackingNumber"]
     rows = harness.ledger.record_rows(keys)
@@ -372,7 +372,7 @@ def test_retry_sensor_on_postgres(pg_harness: SyncHarness) -> None:
 
 
 def test_claims_are_exclusive_on_postgres(pg_schema_url: str) -> None:
-    from shipnav_dagster.core.outcomes import Outcome
+    from shipnav_dagster.core.outcomes import FailureKind, Outcome
     from shipnav_dagster.sync.intake import store_records
 
     ledger = Ledger(pg_schema_url).create_all()
@@ -388,7 +388,8 @@ def test_claims_are_exclusive_on_postgres(pg_schema_url: str) -> None:
     ]
     store_records(ledger, "shipment", payloads, run_id="r0", seen_via="poll")
     ledger.set_outcomes(
-        [Outcome(f"shipment:{i}", "failed", "x", retry=True) for i in range(1, 41)], run_id="r0"
+        [Outcome(f"shipment:{i}", "failed", "x", failure=FailureKind.RECORD) for i in range(1, 41)],
+        run_id="r0",
     )
     time_passes(ledger, minutes=6)
     results: dict[str, list[str]] = {}

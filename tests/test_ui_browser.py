@@ -355,12 +355,12 @@ def test_replay_job_launchpad_shows_its_config(page) -> None:
     editor = page.locator(".CodeMirror")
     expect(editor.get_by_text("replay_records")).to_be_visible()
     # The scaffolded config names the flags ...
-    for field in ["all_due", "dry_run"]:
+    for field in ["only_due", "dry_run"]:
         expect(editor.get_by_text(field, exact=True)).to_be_visible()
     # ... and with the cursor on it, the schema panel explains every field, shipment_ids included.
     editor.get_by_text("dry_run", exact=True).click()
     expect(page.get_by_text("shipment_ids", exact=True)).to_be_visible()
-    for field in ["all_due", "dry_run"]:
+    for field in ["only_due", "dry_run"]:
         expect(page.get_by_text(field, exact=True).last).to_be_visible()
     expect(page.get_by_text("Records to replay whatever their status", exact=False).first).to_be_visible()
     expect(page.get_by_role("button", name="Launch Run")).to_be_enabled()  # the default config is valid

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from shipnav_dagster.core.model import MatchDecision, NavOrder, OrderInfo, ShipRecord
+from shipnav_dagster.core.model import MatchDecision, NavOrder, NavPostedShipment, OrderInfo, ShipRecord
 
 SPLIT_SUFFIX = re.compile(r"^(?P<base>.+)-(?P<n>\d{1,3})$")
 
@@ -241,3 +241,41 @@ def match_records(
     unusable: Mapping[str, str] | None = None,
 ) -> list[MatchDecision]:
     return [match_record(r, record_keys(r, orders), index, unusable) for r in records]
+
+
+@dataclass(frozen=True)
+class PostedIndex:
+    """Posted shipments of orders that posting deleted, by the fields tiers 1 and 2 compare."""
+
+    by_external: Mapping[str, frozenset[str]]  # folded External_Document_No -> Order_No values
+    by_order_no: Mapping[str, str]  # folded Order_No -> Order_No
+
+    @classmethod
+    def build(cls, shipments: Iterable[NavPostedShipment]) -> "PostedIndex":
+        by_external: dict[str, set[str]] = {}
+        by_order: dict[str, str] = {}
+        for p in shipments:
+            if not p.order_no:
+                continue
+            by_order[fold(p.order_no)] = p.order_no
+            if p.external_document_no.strip():
+                by_external.setdefault(fold(p.external_document_no), set()).add(p.order_no)
+        return cls({k: frozenset(v) for k, v in by_external.items()}, by_order)
+
+
+def match_posted(record: ShipRecord, keys: RecordKeys, index: PostedIndex) -> MatchDecision | None:
+    """For a record no sales order matches: the order posting deleted, found by its posted
+    shipments (tier 1 External_Document_No, tier 2 Order_No); None when none fits either."""
+    deleted = "; the sales order was deleted by posting, its posted shipments are the target"
+    found = sorted({no for v in keys.external_values for no in index.by_external.get(fold(v), ())})
+    what = "posted shipment External_Document_No = " + " / ".join(repr(v) for v in keys.external_values)
+    decided = _decide_numbers(record, 1, found, what + deleted)
+    if decided:
+        return decided
+    found = sorted({index.by_order_no[fold(n)] for n in keys.order_numbers if fold(n) in index.by_order_no})
+    what = "posted shipment Order_No = " + " / ".join(repr(n) for n in keys.order_numbers)
+    return _decide_numbers(record, 2, found, what + deleted)
+
+
+def _decide_numbers(record: ShipRecord, tier: int, nos: Sequence[str], what: str) -> MatchDecision | None:
+    return _decide(record, tier, [NavOrder(no=no) for no in nos], what)

@@ -118,6 +118,7 @@ class NavPostedShipment(BaseModel):
 
     no: str
     order_no: str
+    external_document_no: str = ""
     etag: str = ""
     posting_date: date | None = None
     package_tracking_no: str = ""

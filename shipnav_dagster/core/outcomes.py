@@ -1,12 +1,20 @@
 """What a write means for the ledger: the order's result, each record's final status and why,
 and the audit rows of every planned, applied or skipped NAV field. Pure decisions."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from shipnav_dagster.core.model import RecordStatus, ShipRecord
 from shipnav_dagster.core.planning import EntityPatch, OrderPlan
+
+
+class FailureKind(StrEnum):
+    """Why a write failed, which decides when it is tried again."""
+
+    OUTAGE = "outage"  # NAV unreachable, throttling, credentials: the next run that reaches NAV
+    RECORD = "record"  # about this order (it vanished, kept changing): backoff
 
 
 @dataclass(frozen=True)
@@ -15,7 +23,8 @@ class Outcome:
     status: str
     reason: str
     nav_order_no: str | None = None
-    retry: bool = False
+    failure: FailureKind | None = None  # set for status failed
+    version: int | None = None  # the record version the outcome was decided from
 
 
 @dataclass
@@ -25,10 +34,8 @@ class OrderResult:
     reason: str
     plan: OrderPlan | None = None
     applied: list[EntityPatch] = field(default_factory=list)
-    failed_patch: EntityPatch | None = None
     error: str | None = None
-    retry: bool = False
-    skipped_agent: str | None = None  # set when NAV refused the agent/service code
+    failure: FailureKind | None = None  # set for outcome failed: when it is tried again
 
 
 def finished(no: str, plan: OrderPlan, applied: list[EntityPatch]) -> OrderResult:
@@ -42,8 +49,14 @@ def finished(no: str, plan: OrderPlan, applied: list[EntityPatch]) -> OrderResul
     )
 
 
-def record_outcomes(result: OrderResult, records: Sequence[ShipRecord], pending: set[str]) -> list[Outcome]:
-    """The status each of this order's open records ends with, and why."""
+def record_outcomes(
+    result: OrderResult,
+    records: Sequence[ShipRecord],
+    pending: Collection[str],
+    versions: Mapping[str, int] | None = None,
+) -> list[Outcome]:
+    """The status each of this order's open records ends with, and why (``versions``: the
+    record versions the result was decided from, so a record changed meanwhile is left open)."""
     outcomes: dict[str, tuple[str, str]] = {}
     plan = result.plan
     master = plan.master_key if plan else None
@@ -77,7 +90,14 @@ def record_outcomes(result: OrderResult, records: Sequence[ShipRecord], pending:
             reason = f"{role}: {result.reason}" + (f"; {skips}" if skips else "")
             outcomes[r.record_key] = (result.outcome, reason)
     return [
-        Outcome(key, status, reason, result.nav_order_no, retry=status == RecordStatus.FAILED)
+        Outcome(
+            key,
+            status,
+            reason,
+            result.nav_order_no,
+            failure=(result.failure or FailureKind.RECORD) if status == RecordStatus.FAILED else None,
+            version=(versions or {}).get(key),
+        )
         for key, (status, reason) in outcomes.items()
     ]
 

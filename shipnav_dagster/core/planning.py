@@ -5,6 +5,7 @@ re-labels and out-of-order arrival converge to the same NAV values. Values are n
 a tracking number NAV cannot hold is left out and the record parked with the reason.
 """
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,13 +64,36 @@ def _tracking(record: ShipRecord) -> str:
     return (record.tracking_number or "").strip()
 
 
-def _too_long(tracking: str, max_len: int) -> str | None:
-    if len(tracking) <= max_len:
-        return None
-    return (
-        f"tracking number {tracking!r} has {len(tracking)} characters but NAV's Package_Tracking_No "
-        f"holds {max_len} (NAV_TRACKING_MAX_LENGTH); not written, never truncated"
-    )
+# Control, format (bidi overrides such as U+202E), surrogate, private-use and unassigned
+# characters, and line/paragraph separators, have no place in a tracking number.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def tracking_problem(tracking: str, max_len: int) -> str | None:
+    """Why NAV must not be given this tracking number (it is then parked, never altered)."""
+    bad = sorted({f"U+{ord(ch):04X}" for ch in tracking if unicodedata.category(ch) in _UNPRINTABLE})
+    if bad:
+        return (
+            f"tracking number {tracking.encode('unicode_escape').decode()!r} contains characters that "
+            f"have no place in a tracking number ({', '.join(bad)}); not written"
+        )
+    if len(tracking) > max_len:
+        return (
+            f"tracking number {tracking!r} has {len(tracking)} characters but NAV's Package_Tracking_No "
+            f"holds {max_len} (NAV_TRACKING_MAX_LENGTH); not written, never truncated"
+        )
+    return None
+
+
+# Business Central's page 130 "Posted Sales Shipment" shows Shipping Agent, Agent Service and
+# Package Tracking No. with Editable = false (its "Update Document" action edits them in page 1350
+# through codeunit 391 "Shipment Header - Edit", which OData cannot drive); NAV 2013-2018's page 130
+# has them editable and runs codeunit 391 on modify.
+POSTED_READ_ONLY = (
+    "Business Central makes the shipping fields of Posted Sales Shipments (page 130) read-only, so "
+    'shipnav does not write them; an extension that publishes codeunit 391 "Shipment Header - Edit" '
+    "as an API page would make them writable"
+)
 
 
 def _iso(value: date | None) -> str | None:
@@ -77,7 +101,7 @@ def _iso(value: date | None) -> str | None:
 
 
 def plan_order(
-    order: NavOrder,
+    order: NavOrder | None,
     records: Sequence[ShipRecord],
     mapping: CarrierMapping,
     *,
@@ -86,23 +110,69 @@ def plan_order(
     lines: Sequence[NavSalesLine] | None = None,
     write_line_quantities: bool = False,
     agent_refused: str | None = None,
+    posted_writable: bool = True,
+    nav_order_no: str | None = None,
 ) -> OrderPlan:
-    """``agent_refused``: why NAV refused the mapped Shipping Agent code (the plan then writes
-    tracking and dates only, and records the skip with this reason)."""
-    plan = OrderPlan(nav_order_no=order.no)
+    """The NAV values one order should have.
+
+    ``order`` None: the sales order no longer exists (posting shipped and invoiced it, then
+    deleted it); only its posted shipments, ``posted``, remain as the target.
+    ``posted_writable`` False (Business Central): posted shipments are never patched; the header
+    carries the label the next posting will copy onto the next posted shipment.
+    ``agent_refused``: why NAV refused the mapped Shipping Agent code (the plan then writes
+    tracking and dates only, and records the skip with this reason).
+    """
+    no = order.no if order is not None else str(nav_order_no)
+    plan = OrderPlan(nav_order_no=no)
     labels = active_labels(records)
     voided_numbers = {_tracking(r) for r in records if r.voided and _tracking(r)}
     plan.shipped_by_sku = shipped_quantities(labels)
-    master = labels[0] if labels else None
-    header_changes, header_before = _plan_header(
-        plan, order, master, voided_numbers, mapping, tracking_max_length, agent_refused
-    )
-    if header_changes:
-        plan.patches.append(EntityPatch("SalesOrder", order.no, order.etag, header_changes, header_before))
+    if order is not None:
+        header_label = labels[0] if labels else None
+        if not posted_writable:
+            header_label = _next_to_post(labels, posted)
+        header_changes, header_before = _plan_header(
+            plan, order, header_label, voided_numbers, mapping, tracking_max_length, agent_refused
+        )
+        if header_changes:
+            plan.patches.append(EntityPatch("SalesOrder", no, order.etag, header_changes, header_before))
     _plan_posted(plan, posted, labels, voided_numbers, mapping, tracking_max_length, agent_refused)
-    if write_line_quantities and lines is not None and any(r.items for r in labels):
-        _plan_lines(plan, order.no, lines)
+    if not posted_writable:
+        _keep_posted_as_they_are(plan, order is None, labels)
+    if order is not None and write_line_quantities and lines is not None and any(r.items for r in labels):
+        _plan_lines(plan, no, lines)
     return plan
+
+
+def _next_to_post(labels: Sequence[ShipRecord], posted: Sequence[NavPostedShipment]) -> ShipRecord | None:
+    """Business Central: the label the next posting will copy from the header onto the next posted
+    shipment: the latest active label not yet on a posted shipment (the earliest, the master, when
+    nothing is posted yet). None when every label is on a posted shipment already."""
+    if not posted:
+        return labels[0] if labels else None
+    on_posted = {p.package_tracking_no.strip() for p in posted if p.package_tracking_no.strip()}
+    waiting = [r for r in labels if _tracking(r) not in on_posted]
+    return waiting[-1] if waiting else None
+
+
+def _keep_posted_as_they_are(plan: OrderPlan, order_deleted: bool, labels: Sequence[ShipRecord]) -> None:
+    """Posted shipments are read-only here: their planned changes become recorded skips, and when
+    they were the only target (the order was deleted by posting) the labels are parked."""
+    kept: list[EntityPatch] = []
+    for patch in plan.patches:
+        if patch.entity != "PostedSalesShipment":
+            kept.append(patch)
+            continue
+        for name in patch.changes:
+            plan.skips.append(Skip("PostedSalesShipment", patch.key, name, POSTED_READ_ONLY))
+    plan.patches = kept
+    if order_deleted:
+        reason = (
+            f"the sales order {plan.nav_order_no} was deleted by posting and only its posted shipments "
+            f"remain: {POSTED_READ_ONLY}"
+        )
+        for label in labels:
+            plan.parked.setdefault(label.record_key, reason)
 
 
 def _plan_header(
@@ -125,10 +195,10 @@ def _plan_header(
     plan.master_key = master.record_key
     tracking = _tracking(master)
     plan.master_tracking = tracking
-    too_long = _too_long(tracking, max_len)
-    if too_long:
-        plan.parked[master.record_key] = too_long
-        plan.skips.append(Skip("SalesOrder", order.no, "Package_Tracking_No", too_long))
+    problem = tracking_problem(tracking, max_len)
+    if problem:
+        plan.parked[master.record_key] = problem
+        plan.skips.append(Skip("SalesOrder", order.no, "Package_Tracking_No", problem))
     elif current != tracking:
         changes["Package_Tracking_No"] = tracking
         before["Package_Tracking_No"] = current
@@ -225,10 +295,10 @@ def _plan_posted(
                 before["Package_Tracking_No"] = current
         else:
             tracking = _tracking(label)
-            too_long = _too_long(tracking, max_len)
-            if too_long:
-                plan.parked.setdefault(label.record_key, too_long)
-                plan.skips.append(Skip("PostedSalesShipment", p.no, "Package_Tracking_No", too_long))
+            problem = tracking_problem(tracking, max_len)
+            if problem:
+                plan.parked.setdefault(label.record_key, problem)
+                plan.skips.append(Skip("PostedSalesShipment", p.no, "Package_Tracking_No", problem))
             elif current != tracking:
                 changes["Package_Tracking_No"] = tracking
                 before["Package_Tracking_No"] = current

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from shipnav_dagster.core.model import RecordStatus, record_key_of
 from shipnav_dagster.defs.resources import ShipnavResource
-from shipnav_dagster.defs.sync import WRITES_NAV_TAG
+from shipnav_dagster.defs.sync import WRITES_NAV_TAG, describe_waiting, table
 from shipnav_dagster.ledger import reports
 from shipnav_dagster.sync.replay import drain_inbox, replay
 
@@ -14,45 +14,71 @@ class ReplayConfig(dg.Config):
     shipment_ids: list[str] = Field(
         default_factory=list,
         description="Records to replay whatever their status: a ShipStation shipmentId, or a record "
-        "key such as shipment:123 or fulfillment:45.",
+        "key such as shipment:123 or fulfillment:45. Empty: every queued record, now.",
     )
-    all_due: bool = Field(False, description="Also replay every queued record whose retry is due.")
-    dry_run: bool = Field(False, description="Decide and record everything, write nothing to NAV.")
+    only_due: bool = Field(
+        False,
+        description="Only queued records whose retry is due (what the retry sensor asks for); "
+        "without it, every queued record is replayed now, whatever its backoff.",
+    )
+    dry_run: bool = Field(
+        False, description="Decide and record the decisions, change no record and write nothing to NAV."
+    )
     from_inbox: bool = Field(
         False, description="First fetch the resource_url of each received webhook notification."
     )
+
+
+OUTCOME_COLUMNS = ["record", "outcome", "nav_order", "reason"]
 
 
 @dg.op(
     pool="shipnav_nav_writes", description="Claim the requested records and run them through match and write."
 )
 def replay_records(context: dg.OpExecutionContext, config: ReplayConfig, shipnav: ShipnavResource) -> None:
-    keys = [record_key_of(i) for i in config.shipment_ids]
+    try:
+        keys = [record_key_of(i) for i in config.shipment_ids]
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    ledger = shipnav.ledger
+    unknown = sorted(set(keys) - set(ledger.record_rows(keys)))
+    if unknown:
+        raise dg.Failure(
+            description=f"not in the ledger, nothing replayed: {', '.join(unknown)} "
+            "(see `shipnav ledger` for the records shipnav knows)"
+        )
+    run_id = context.run.run_id
+    dead_runs = shipnav.dead_runs()
     inbox_summary = None
     if config.from_inbox:
         inbox_summary = drain_inbox(
-            shipnav.ledger,
+            ledger,
             shipnav.shipstation,
             api_url=shipnav.settings.shipstation_api_url,
-            run_id=context.run.run_id,
+            run_id=run_id,
             log=context.log.warning,
         )
     summary = replay(
-        shipnav.ledger,
+        ledger,
         shipnav.nav,
-        shipnav.write_options(dry_run=config.dry_run or None),
-        run_id=context.run.run_id,
+        shipnav.write_options(dry_run=config.dry_run or None, record_state=not config.dry_run),
+        run_id=run_id,
         max_age=shipnav.max_unmatched_age,
         record_keys=keys,
-        all_due=config.all_due,
+        only_due=config.only_due,
+        dead_runs=dead_runs,
         inbox_from=inbox_summary,
         log=context.log.info,
     )
-    if summary.unknown:
-        context.log.warning(f"not in the ledger, nothing to replay: {', '.join(summary.unknown)}")
-    decisions = summary.match.counts
-    outcomes = summary.write.counts
-    attention = reports.status_counts(shipnav.ledger).get(RecordStatus.NEEDS_ATTENTION, 0)
+    outcomes = reports.run_outcomes(ledger, run_id)
+    for o in outcomes:
+        context.log.info(
+            f"{o.record_key}: {o.outcome}{f' -> NAV {o.nav_order_no}' if o.nav_order_no else ''}: {o.reason}"
+        )
+    waiting = reports.waiting(ledger)
+    if not summary.claimed:
+        context.log.info(f"nothing to replay: {describe_waiting(waiting)}")
+    attention = waiting.counts.get(RecordStatus.NEEDS_ATTENTION, 0)
     if attention:
         # Loud on purpose: these have waited longer than SHIPNAV_UNMATCHED_MAX_AGE_HOURS.
         context.log.warning(
@@ -61,13 +87,34 @@ def replay_records(context: dg.OpExecutionContext, config: ReplayConfig, shipnav
     context.add_output_metadata(
         {
             "claimed": dg.MetadataValue.int(len(summary.claimed)),
-            "unknown_ids": dg.MetadataValue.json(summary.unknown),
+            "dry_run": dg.MetadataValue.bool(config.dry_run),
             "webhook_notifications": dg.MetadataValue.int(summary.inbox.notifications),
             "webhook_records": dg.MetadataValue.int(len(summary.inbox.records)),
-            "decisions": dg.MetadataValue.json(dict(decisions)),
-            "nav_orders": dg.MetadataValue.json(dict(outcomes)),
+            "decisions": dg.MetadataValue.json(dict(summary.match.counts)),
+            "nav_orders": dg.MetadataValue.json(dict(summary.write.counts)),
             "nav_patches": dg.MetadataValue.int(summary.write.patches),
             "needs_attention": dg.MetadataValue.int(attention),
+            "waiting": dg.MetadataValue.json(waiting.counts),
+            "next_due_utc": dg.MetadataValue.text(
+                waiting.next_due.isoformat(timespec="seconds") if waiting.next_due else "-"
+            ),
+            "summary": dg.MetadataValue.md(
+                f"Replayed {len(summary.claimed)} records."
+                if summary.claimed
+                else f"Nothing to replay: {describe_waiting(waiting)}"
+            ),
+            "outcomes": table(
+                [
+                    {
+                        "record": o.record_key,
+                        "outcome": o.outcome,
+                        "nav_order": o.nav_order_no or "",
+                        "reason": o.reason,
+                    }
+                    for o in outcomes
+                ],
+                OUTCOME_COLUMNS,
+            ),
         }
     )
 

@@ -12,6 +12,8 @@ from pydantic import PrivateAttr
 
 from shipnav_dagster import redaction
 from shipnav_dagster.core.carriers import CarrierMapping, load_mapping
+from shipnav_dagster.defs.liveness import runs_over
+from shipnav_dagster.ledger import journal
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
@@ -27,8 +29,12 @@ class ShipnavResource(dg.ConfigurableResource):
     _shipstation: ShipStationClient | None = PrivateAttr(default=None)
     _nav: NavClient | None = PrivateAttr(default=None)
     _mapping: CarrierMapping | None = PrivateAttr(default=None)
+    _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
+    _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._instance = context.instance
+        self._run_id = context.run.run_id if context.run is not None else None
         # Settings (and so the log redaction) before any client exists or anything is logged.
         # A bad setting is reported where it is used, as before, so it is not raised here.
         with contextlib.suppress(SettingsError):
@@ -76,7 +82,7 @@ class ShipnavResource(dg.ConfigurableResource):
             redaction.install(watch=[self._nav.auth])
         return self._nav
 
-    def write_options(self, *, dry_run: bool | None = None) -> WriteOptions:
+    def write_options(self, *, dry_run: bool | None = None, record_state: bool = True) -> WriteOptions:
         s = self.settings
         return WriteOptions(
             mapping=self.mapping,
@@ -85,13 +91,26 @@ class ShipnavResource(dg.ConfigurableResource):
             dry_run=s.shipnav_dry_run if dry_run is None else dry_run,
             max_concurrency=s.nav_max_concurrency,
             chunk=s.shipnav_nav_filter_chunk,
+            posted_writable={"nav": True, "bc": False}.get(s.nav_platform),
+            record_state=record_state,
         )
+
+    def dead_runs(self) -> set[str]:
+        """Runs holding claims or unsettled journal entries that the Dagster instance reports as
+        over (or does not know): their work is free for this run at once."""
+        if self._instance is None:
+            return set()  # outside Dagster (a benchmark calling the steps): the claim TTL applies
+        holders = self.ledger.claim_holders() | journal.holders(self.ledger)
+        return runs_over(self._instance, holders, own=self._run_id)
 
     @property
     def max_unmatched_age(self) -> timedelta:
         return timedelta(hours=self.settings.shipnav_unmatched_max_age_hours)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # Whatever step failed, the run's claims end with it.
+        if self._ledger is not None and self._run_id is not None:
+            self._ledger.release(self._run_id)
         for client in (self._shipstation, self._nav):
             if client is not None:
                 client.close()

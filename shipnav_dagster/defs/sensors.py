@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from shipnav_dagster.defs.liveness import runs_over
 from shipnav_dagster.defs.replay import ReplayConfig, shipnav_replay_job
 from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.ledger import inbox
@@ -24,6 +25,11 @@ def _replay_in_flight(context: dg.SensorEvaluationContext) -> str | None:
         filters=dg.RunsFilter(job_name=shipnav_replay_job.name, statuses=IN_FLIGHT), limit=1
     )
     return runs[0].run_id if runs else None
+
+
+def _runs_over(context: dg.SensorEvaluationContext, ledger: Ledger) -> set[str]:
+    """Claims of runs that are over do not hide due records from the sensor."""
+    return runs_over(context.instance, ledger.claim_holders())
 
 
 def _next_attempt(context: dg.SensorEvaluationContext) -> int:
@@ -79,10 +85,10 @@ def shipnav_unmatched_retry_sensor(
     return _doorbell(
         context,
         shipnav,
-        count=lambda ledger: ledger.due_count(),
+        count=lambda ledger: ledger.due_count(dead_runs=_runs_over(context, ledger)),
         nothing="no queued records are due",
         key_prefix="retry-due",
-        config=ReplayConfig(all_due=True),
+        config=ReplayConfig(only_due=True),
         trigger="retry_sensor",
     )
 
@@ -102,6 +108,6 @@ def shipnav_webhook_sensor(context: dg.SensorEvaluationContext, shipnav: Shipnav
         count=inbox.pending_count,
         nothing="no webhook notifications waiting",
         key_prefix="webhook",
-        config=ReplayConfig(from_inbox=True, all_due=True),
+        config=ReplayConfig(from_inbox=True, only_due=True),
         trigger="webhook_sensor",
     )

@@ -24,7 +24,7 @@ nav_sales_orders = dg.AssetSpec(
 )
 
 
-def _table(rows: list[dict[str, str]], columns: list[str]) -> dg.MetadataValue:
+def table(rows: list[dict[str, str]], columns: list[str]) -> dg.MetadataValue:
     return dg.MetadataValue.table(
         records=[dg.TableRecord({c: str(r.get(c, "") or "") for c in columns}) for r in rows[:SAMPLE_ROWS]],
         schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns]),
@@ -56,7 +56,7 @@ def shipstation_shipments(
         "records_changed": dg.MetadataValue.int(len(summary.changed_keys)),
         "orders_fetched_by_id": dg.MetadataValue.int(summary.orders_fetched_by_id),
         "shipstation_requests": dg.MetadataValue.int(shipnav.shipstation.stats.total_requests),
-        "windows": _table(
+        "windows": table(
             [
                 {
                     "stream": r.stream,
@@ -91,8 +91,11 @@ def shipstation_shipments(
     "External_Document_No, tier 2 No, tier 3 customer name + order date), or queued with the reason.",
 )
 def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource) -> dg.MaterializeResult:
-    # Claimed atomically: a replay running beside this sync never decides the same records.
-    keys = shipnav.ledger.claim(context.run.run_id, work=True)
+    # Claimed atomically: a replay running beside this sync never decides the same records; the
+    # claims of runs that are over (a killed sync) count for nothing.
+    keys = shipnav.ledger.claim(
+        context.run.run_id, work=True, max_age=shipnav.max_unmatched_age, dead_runs=shipnav.dead_runs()
+    )
     summary = match_open_records(
         shipnav.ledger,
         shipnav.nav,
@@ -106,7 +109,8 @@ def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource
         # Everything was queued because NAV could not be asked: fail loudly (the failure sensor
         # tells the operator); the records wait in the ledger for the retry sensor.
         raise dg.Failure(
-            description=f"NAV unavailable: {len(summary.failed)} records queued for retry ({summary.error})",
+            description=f"NAV unavailable: {len(summary.failed)} records wait for the next run that "
+            f"reaches NAV ({summary.error})",
             metadata={"queued_for_retry": dg.MetadataValue.int(len(summary.failed))},
         )
     counts = summary.counts
@@ -122,8 +126,10 @@ def shipment_matches(context: dg.AssetExecutionContext, shipnav: ShipnavResource
             },
             "tier_counts": dg.MetadataValue.json({str(t): n for t, n in summary.tiers.items()}),
             "nav_lookup_requests": dg.MetadataValue.int(summary.nav_lookups),
+            # Waiting records asked again in the same lookups (their NAV order may exist now).
+            "waiting_rechecked": dg.MetadataValue.int(summary.rechecked),
             "queued_nav_unavailable": dg.MetadataValue.int(len(summary.failed)),
-            "sample": _table(
+            "sample": table(
                 [
                     {
                         "record": d.record_key,
@@ -164,17 +170,16 @@ def nav_tracking_writeback(
 ) -> dg.MaterializeResult:
     options = shipnav.write_options()
     orders = shipnav.ledger.nav_orders_claimed_by(context.run.run_id)
-    try:
-        summary = write_back(
-            shipnav.ledger,
-            shipnav.nav,
-            options,
-            run_id=context.run.run_id,
-            nav_order_nos=orders,
-            log=context.log.info,
-        )
-    finally:
-        shipnav.ledger.release(context.run.run_id)
+    # The run's claims are released by the resource's teardown, whatever step fails.
+    summary = write_back(
+        shipnav.ledger,
+        shipnav.nav,
+        options,
+        run_id=context.run.run_id,
+        nav_order_nos=orders,
+        dead_runs=shipnav.dead_runs(),
+        log=context.log.info,
+    )
     counts = summary.counts
     if summary.orders and counts["failed"] == summary.orders:
         # Every order failed: NAV is down or refusing us. The records are queued for the retry
@@ -186,8 +191,22 @@ def nav_tracking_writeback(
         )
     if counts["failed"]:
         context.log.warning(f"{counts['failed']} NAV orders failed and were queued for retry")
+    waiting = reports.waiting(shipnav.ledger)
+    if not summary.orders:
+        context.log.info(f"nothing to write to NAV: {describe_waiting(waiting)}")
     return dg.MaterializeResult(
         metadata={
+            "summary": dg.MetadataValue.md(
+                f"{summary.orders} NAV orders: "
+                + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+                + f". {describe_waiting(waiting)}."
+                if summary.orders
+                else f"Nothing to write to NAV. {describe_waiting(waiting).capitalize()}."
+            ),
+            "waiting": dg.MetadataValue.json(waiting.counts),
+            "next_due_utc": dg.MetadataValue.text(
+                waiting.next_due.isoformat(timespec="seconds") if waiting.next_due else "-"
+            ),
             "dry_run": dg.MetadataValue.bool(options.dry_run),
             "orders": dg.MetadataValue.int(summary.orders),
             **{
@@ -195,11 +214,13 @@ def nav_tracking_writeback(
                 for k in ("written", "already_correct", "parked", "failed", "dry_run")
             },
             "nav_patches": dg.MetadataValue.int(summary.patches),
+            "orders_busy_elsewhere": dg.MetadataValue.int(len(summary.busy)),
+            "crashed_writes_settled": dg.MetadataValue.int(summary.recovered),
             "nav_requests": dg.MetadataValue.json(
                 {"GET": shipnav.nav.stats.get, "PATCH": shipnav.nav.stats.patch}
             ),
             "ledger_status": dg.MetadataValue.json(reports.status_counts(shipnav.ledger)),
-            "sample": _table(
+            "sample": table(
                 [
                     {"nav_order": r.nav_order_no, "outcome": r.outcome, "reason": r.reason}
                     for r in summary.sample
@@ -238,3 +259,14 @@ def build_sync_schedule() -> dg.ScheduleDefinition:
         description="Runs shipnav_sync_job on SHIPNAV_SYNC_CRON (default every 15 minutes). "
         "The poll reads from the stored cursor, so missed ticks lose nothing.",
     )
+
+
+def describe_waiting(waiting: reports.Waiting) -> str:
+    """What is queued and when the next retry is due, in a sentence."""
+    if not waiting.counts:
+        return "no records are queued"
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(waiting.counts.items()))
+    due = ""
+    if waiting.next_due:
+        due = f"; the next retry is due at {waiting.next_due.isoformat(timespec='seconds')}"
+    return f"queued: {counts}{due}"

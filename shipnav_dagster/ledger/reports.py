@@ -8,7 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shipnav_dagster.core.model import QUEUED_STATUSES
 from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger._sql import as_utc
 from shipnav_dagster.ledger.repository import Ledger
 
 
@@ -116,3 +118,59 @@ def shipped_records_since(ledger: Ledger, since: datetime) -> list[WindowRecord]
             .where(t.records.c.is_return.is_(False))
         ).all()
     return [WindowRecord(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What is queued, and when the retry sensor next finds something due."""
+
+    counts: dict[str, int]
+    next_due: datetime | None
+
+
+def waiting(ledger: Ledger) -> Waiting:
+    with ledger.engine.connect() as conn:
+        counts: dict[str, int] = {
+            str(status): int(n)
+            for status, n in conn.execute(
+                sa.select(t.records.c.status, sa.func.count())
+                .where(t.records.c.status.in_(QUEUED_STATUSES))
+                .group_by(t.records.c.status)
+            ).all()
+        }
+        next_due = conn.execute(
+            sa.select(sa.func.min(t.records.c.next_attempt_at)).where(t.records.c.status.in_(QUEUED_STATUSES))
+        ).scalar_one_or_none()
+    return Waiting(counts, as_utc(next_due))
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where one record ended in one run: the run's last decision or outcome for it."""
+
+    record_key: str
+    outcome: str
+    nav_order_no: str | None
+    reason: str
+
+
+def run_outcomes(ledger: Ledger, run_id: str) -> list[RunOutcome]:
+    """Per record, the last match decision or write outcome this run recorded (a dry run's too)."""
+    kinds = ("outcome_", "match_", "dry_run_outcome_", "dry_run_match_")
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.events.c.record_key, t.events.c.kind, t.events.c.nav_order_no, t.events.c.message)
+            .where(t.events.c.run_id == run_id)
+            .where(t.events.c.record_key.is_not(None))
+            .where(sa.or_(*(t.events.c.kind.startswith(k) for k in kinds)))
+            .order_by(t.events.c.id)
+        ).all()
+    last: dict[str, RunOutcome] = {}
+    for key, kind, nav_no, message in rows:
+        outcome = kind
+        for prefix in ("dry_run_outcome_", "dry_run_match_", "outcome_", "match_"):
+            if kind.startswith(prefix):
+                outcome = ("dry run: " if prefix.startswith("dry_run") else "") + kind[len(prefix) :]
+                break
+        last[key] = RunOutcome(key, outcome, nav_no, message)
+    return sorted(last.values(), key=lambda o: o.record_key)

@@ -4,37 +4,28 @@ on PostgreSQL (upserts use ON CONFLICT; cursors only move forward)."""
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from shipnav_dagster.core.model import (
-    QUEUED_STATUSES,
-    MatchDecision,
     OrderInfo,
     ReceivedRecord,
     RecordStatus,
     ShipRecord,
 )
-from shipnav_dagster.core.outcomes import Outcome
 from shipnav_dagster.ledger import migrations
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger._sql import as_utc, chunks, upsert, utcnow
-
-# Claims only spare two runs the same work (ETags keep even that safe), so a crashed run's rows
-# come back soon: before the next scheduled sync.
-CLAIM_TTL = timedelta(minutes=10)
+from shipnav_dagster.ledger.claims import ClaimsMixin
+from shipnav_dagster.ledger.decisions import DecisionsMixin
+from shipnav_dagster.ledger.events import add_events, event
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff for queued records: 5 min, 10, 20 ... capped at 6 hours."""
-    return min(timedelta(minutes=5) * (2 ** max(attempts - 1, 0)), timedelta(hours=6))
 
 
 @dataclass
@@ -45,7 +36,23 @@ class UpsertResult:
     invalid: list[str]  # new or changed records whose payload could not be parsed
 
 
-class Ledger:
+@dataclass
+class Loaded:
+    records: list[ShipRecord] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class OrderRecords:
+    """The ledger's records of one NAV order."""
+
+    records: list[ShipRecord] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)  # matched, not yet settled by a write
+
+
+class Ledger(ClaimsMixin, DecisionsMixin):
     def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
         self.url = url
         self.engine = engine or sa.create_engine(url, future=True, pool_pre_ping=True)
@@ -99,12 +106,12 @@ class Ledger:
                     if key not in existing:
                         result.new.append(key)
                         todo.append(row)
-                        events.append(_event(now, run_id, "seen", f"seen via {seen_via}", key))
+                        events.append(event(now, run_id, "seen", f"seen via {seen_via}", key))
                     elif existing[key] != row["payload_hash"]:
                         result.changed.append(key)
                         todo.append(row)
                         events.append(
-                            _event(
+                            event(
                                 now,
                                 run_id,
                                 "changed",
@@ -118,10 +125,10 @@ class Ledger:
                         continue
                     if invalid:
                         result.invalid.append(key)
-                        events.append(_event(now, run_id, "invalid", row["status_reason"], key))
+                        events.append(event(now, run_id, "invalid", row["status_reason"], key))
                 if todo:
                     conn.execute(self._record_upsert, todo)
-            self._add_events(conn, events)
+            add_events(conn, events)
         return result
 
     @property
@@ -186,7 +193,7 @@ class Ledger:
 
     def note_unreadable_orders(self, problems: Sequence[str], *, run_id: str | None) -> None:
         now = utcnow()
-        self.add_events([_event(now, run_id, "order_unreadable", f"order skipped: {p}") for p in problems])
+        self.add_events([event(now, run_id, "order_unreadable", f"order skipped: {p}") for p in problems])
 
     def reopen_records_of_orders(self, order_ids: Sequence[int], *, run_id: str | None) -> int:
         """An edited order may now match differently: its settled records are decided again."""
@@ -289,19 +296,6 @@ class Ledger:
                     out[no] = json.loads(entity)
         return out
 
-    def pending_keys_of_orders(self, nos: Sequence[str]) -> set[str]:
-        keys: set[str] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunks(list(nos)):
-                keys.update(
-                    conn.execute(
-                        sa.select(t.records.c.record_key)
-                        .where(t.records.c.nav_order_no.in_(chunk))
-                        .where(t.records.c.status == RecordStatus.MATCHED_PENDING)
-                    ).scalars()
-                )
-        return keys
-
     # Cursors -----------------------------------------------------------------------------------
 
     def get_cursor(self, stream: str) -> datetime | None:
@@ -323,97 +317,22 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
-    # Work selection ----------------------------------------------------------------------------
-
-    def _due(self, now: datetime) -> sa.ColumnElement[bool]:
-        """Queued records whose next attempt has come (served by ix_shipnav_records_due)."""
-        return sa.and_(
-            t.records.c.status.in_(QUEUED_STATUSES),
-            sa.or_(t.records.c.next_attempt_at.is_(None), t.records.c.next_attempt_at <= now),
-        )
-
-    def _unclaimed(self, now: datetime) -> sa.ColumnElement[bool]:
-        # A claim older than CLAIM_TTL belongs to a run that died: its rows are free again.
-        return sa.or_(t.records.c.claimed_by_run.is_(None), t.records.c.claimed_at < now - CLAIM_TTL)
-
-    def due_count(self, *, now: datetime | None = None, cap: int = 10_000) -> int:
-        """How many queued records are due (capped): the retry sensor's one cheap query."""
-        now = now or utcnow()
-        inner = sa.select(t.records.c.record_key).where(self._due(now)).where(self._unclaimed(now)).limit(cap)
+    def load_versioned(self, keys: Sequence[str]) -> "Loaded":
+        """The parsed records (invalid ones have none), the versions they were read at, and the
+        status each had when it was claimed."""
+        loaded = Loaded()
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(inner.subquery())).scalar_one())
-
-    def claim(
-        self,
-        run_id: str,
-        *,
-        work: bool = False,
-        due: bool = False,
-        keys: Sequence[str] = (),
-        now: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[str]:
-        """Atomically take records for one run, so two runs never decide the same record.
-
-        ``work``: new/changed plus due; ``due``: only due queued ones; ``keys``: exactly these,
-        whatever their status (an operator's replay). PostgreSQL skips rows another run is
-        claiming right now (FOR UPDATE SKIP LOCKED); SQLite serialises writers anyway.
-        """
-        now = now or utcnow()
-        conditions = []
-        if work:
-            conditions.append(
-                sa.or_(
-                    t.records.c.status.in_((RecordStatus.PENDING, RecordStatus.MATCHED_PENDING)),
-                    self._due(now),
-                )
-            )
-        if due:
-            conditions.append(self._due(now))
-        claimed: list[str] = []
-        with self.engine.begin() as conn:
-            selections = []
-            if conditions:
-                selections.append(sa.select(t.records.c.record_key).where(sa.or_(*conditions)))
             for chunk in chunks(list(keys)):
-                selections.append(sa.select(t.records.c.record_key).where(t.records.c.record_key.in_(chunk)))
-            for selection in selections:
-                subquery = (
-                    selection.where(self._unclaimed(now))
-                    .order_by(t.records.c.created_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-                stmt = (
-                    t.records.update()
-                    .where(t.records.c.record_key.in_(subquery.scalar_subquery()))
-                    .values(claimed_by_run=run_id, claimed_at=now)
-                    .returning(t.records.c.record_key)
-                )
-                claimed += list(conn.execute(stmt).scalars())
-        return claimed
-
-    def release(self, run_id: str) -> None:
-        """Give back whatever a run still holds (it finished, or failed before deciding)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                t.records.update()
-                .where(t.records.c.claimed_by_run == run_id)
-                .values(claimed_by_run=None, claimed_at=None)
-            )
-
-    def nav_orders_claimed_by(self, run_id: str) -> list[str]:
-        """NAV orders this run matched records to and has not written yet."""
-        with self.engine.connect() as conn:
-            return sorted(
-                conn.execute(
-                    sa.select(t.records.c.nav_order_no)
-                    .where(t.records.c.claimed_by_run == run_id)
-                    .where(t.records.c.status == RecordStatus.MATCHED_PENDING)
-                    .where(t.records.c.nav_order_no.is_not(None))
-                    .distinct()
-                ).scalars()
-            )
+                for key, record, version, status in conn.execute(
+                    sa.select(
+                        t.records.c.record_key, t.records.c.record, t.records.c.version, t.records.c.status
+                    ).where(t.records.c.record_key.in_(chunk))
+                ).all():
+                    loaded.statuses[key] = status
+                    if record is not None:
+                        loaded.records.append(ShipRecord.model_validate_json(record))
+                        loaded.versions[key] = version
+        return loaded
 
     def load_records(self, keys: Sequence[str]) -> list[ShipRecord]:
         out: list[ShipRecord] = []
@@ -425,13 +344,20 @@ class Ledger:
                 out += [ShipRecord.model_validate_json(r) for r in rows if r is not None]
         return out
 
-    def records_of_nav_orders(self, nav_order_nos: Sequence[str]) -> dict[str, list[ShipRecord]]:
-        """Every record matched to each NAV order: the plan is made from all of them."""
-        grouped: dict[str, list[ShipRecord]] = {}
+    def records_of_nav_orders(self, nav_order_nos: Sequence[str]) -> dict[str, "OrderRecords"]:
+        """Every record matched to each NAV order (the plan is made from all of them), with the
+        versions they are at and which of them are still to be settled by a write."""
+        grouped: dict[str, OrderRecords] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(list(nav_order_nos)):
                 rows = conn.execute(
-                    sa.select(t.records.c.nav_order_no, t.records.c.record)
+                    sa.select(
+                        t.records.c.nav_order_no,
+                        t.records.c.record_key,
+                        t.records.c.record,
+                        t.records.c.version,
+                        t.records.c.status,
+                    )
                     .where(t.records.c.nav_order_no.in_(chunk))
                     .where(
                         t.records.c.status.notin_(
@@ -439,9 +365,14 @@ class Ledger:
                         )
                     )
                 ).all()
-                for no, record in rows:
-                    if record is not None:
-                        grouped.setdefault(no, []).append(ShipRecord.model_validate_json(record))
+                for no, key, record, version, status in rows:
+                    if record is None:
+                        continue
+                    group = grouped.setdefault(no, OrderRecords())
+                    group.records.append(ShipRecord.model_validate_json(record))
+                    group.versions[key] = version
+                    if status == RecordStatus.MATCHED_PENDING:
+                        group.pending.add(key)
         return grouped
 
     def record_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -454,217 +385,9 @@ class Ledger:
                     out[row["record_key"]] = dict(row)
         return out
 
-    # Decisions and outcomes --------------------------------------------------------------------
-
-    def record_decisions(
-        self, decisions: Sequence[MatchDecision], *, run_id: str | None, max_age: timedelta
-    ) -> None:
-        """Store each match decision; unmatched ones are queued with backoff, never dropped."""
-        now = utcnow()
-        rows = self.record_rows([d.record_key for d in decisions])
-        with self.engine.begin() as conn:
-            if decisions:
-                conn.execute(
-                    t.decisions.insert(),
-                    [
-                        {
-                            "record_key": d.record_key,
-                            "outcome": d.outcome,
-                            "tier": d.tier,
-                            "nav_order_no": d.nav_order_no,
-                            "reason": d.reason,
-                            "candidates": json.dumps(list(d.candidates)),
-                            "run_id": run_id,
-                            "decided_at": now,
-                        }
-                        for d in decisions
-                    ],
-                )
-            events = []
-            updates = []
-            for d in decisions:
-                row = rows.get(d.record_key, {})
-                values: dict[str, Any] = {
-                    "k": d.record_key,
-                    "match_tier": d.tier,
-                    "nav_order_no": None,
-                    "status": d.outcome,
-                    "status_reason": d.reason,
-                    "attempts": int(row.get("attempts") or 0),
-                    "next_attempt_at": None,
-                }
-                values["claim"] = run_id if d.outcome == "matched" else None  # kept until written
-                if d.outcome == "matched":
-                    values.update(nav_order_no=d.nav_order_no, status=RecordStatus.MATCHED_PENDING)
-                elif d.outcome == RecordStatus.NO_ORDER_YET:
-                    attempts = values["attempts"] + 1
-                    first_seen = as_utc(row.get("first_seen_at")) or now
-                    age_hours = int((now - first_seen).total_seconds() // 3600)
-                    old = now - first_seen > max_age
-                    values.update(
-                        status=RecordStatus.NEEDS_ATTENTION if old else RecordStatus.NO_ORDER_YET,
-                        status_reason=(f"still no NAV order after {age_hours} h: " if old else "") + d.reason,
-                        attempts=attempts,
-                        next_attempt_at=now + retry_delay(attempts),
-                    )
-                # ambiguous / invalid: no write; kept for an operator, re-decided if the order is edited
-                updates.append(values)
-                events.append(
-                    _event(
-                        now,
-                        run_id,
-                        f"match_{d.outcome}",
-                        d.reason,
-                        d.record_key,
-                        d.nav_order_no,
-                        {"tier": d.tier, "candidates": list(d.candidates)},
-                    )
-                )
-            if updates:
-                conn.execute(
-                    t.records.update()
-                    .where(t.records.c.record_key == sa.bindparam("k"))
-                    .values(
-                        match_tier=sa.bindparam("match_tier"),
-                        nav_order_no=sa.bindparam("nav_order_no"),
-                        status=sa.bindparam("status"),
-                        status_reason=sa.bindparam("status_reason"),
-                        attempts=sa.bindparam("attempts"),
-                        next_attempt_at=sa.bindparam("next_attempt_at"),
-                        claimed_by_run=sa.bindparam("claim"),
-                        updated_at=now,
-                        last_run_id=run_id,
-                    ),
-                    updates,
-                )
-            self._add_events(conn, events)
-
-    def set_outcomes(self, outcomes: Sequence[Outcome], *, run_id: str | None) -> None:
-        """Final status per record after the write step; ``retry`` ones are queued with backoff."""
-        if not outcomes:
-            return
-        now = utcnow()
-        attempts = {
-            k: int(r.get("attempts") or 0)
-            for k, r in self.record_rows([o.record_key for o in outcomes]).items()
-        }
-        updates = []
-        events = []
-        for o in outcomes:
-            tries = attempts.get(o.record_key, 0) + (1 if o.retry else 0)
-            updates.append(
-                {
-                    "k": o.record_key,
-                    "status": o.status,
-                    "status_reason": o.reason,
-                    "attempts": tries,
-                    "next_attempt_at": now + retry_delay(tries) if o.retry else None,
-                }
-            )
-            events.append(_event(now, run_id, f"outcome_{o.status}", o.reason, o.record_key, o.nav_order_no))
-        stmt = (
-            t.records.update()
-            .where(t.records.c.record_key == sa.bindparam("k"))
-            .values(
-                status=sa.bindparam("status"),
-                status_reason=sa.bindparam("status_reason"),
-                attempts=sa.bindparam("attempts"),
-                next_attempt_at=sa.bindparam("next_attempt_at"),
-                updated_at=now,
-                last_run_id=run_id,
-                claimed_by_run=None,
-            )
-        )
-        with self.engine.begin() as conn:
-            for chunk in chunks(updates, 2000):
-                conn.execute(stmt, list(chunk))
-            self._add_events(conn, events)
-
-    def record_changes(
-        self,
-        rows: Sequence[dict[str, Any]],
-        *,
-        run_id: str | None,
-    ) -> None:
-        """Planned/applied/skipped NAV field changes, with before and after values."""
-        if not rows:
-            return
-        now = utcnow()
-        with self.engine.begin() as conn:
-            conn.execute(
-                t.changes.insert(),
-                [
-                    {
-                        "nav_order_no": r["nav_order_no"],
-                        "entity": r["entity"],
-                        "entity_key": r["entity_key"],
-                        "field": r["field"],
-                        "before": _text(r.get("before")),
-                        "after": _text(r.get("after")),
-                        "status": r["status"],
-                        "reason": r.get("reason"),
-                        "record_keys": json.dumps(sorted(r.get("record_keys", []))),
-                        "run_id": run_id,
-                        "at": now,
-                    }
-                    for r in rows
-                ],
-            )
-
     def add_events(self, events: Sequence[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
-            self._add_events(conn, events)
-
-    @staticmethod
-    def _add_events(conn: sa.Connection, events: Sequence[dict[str, Any]]) -> None:
-        for chunk in chunks(list(events), 1000):
-            conn.execute(t.events.insert(), list(chunk))
-
-    def match_conflicts(self, run_id: str | None) -> list[str]:
-        """ShipStation orders whose records point at more than one NAV order after this run."""
-        decided = (
-            sa.select(t.records.c.order_id)
-            .join(t.decisions, t.decisions.c.record_key == t.records.c.record_key)
-            .where(t.decisions.c.run_id == run_id)
-            .where(t.decisions.c.outcome == "matched")
-            .where(t.records.c.order_id.is_not(None))
-        )
-        stmt = (
-            sa.select(t.records.c.order_id, sa.func.count(sa.distinct(t.records.c.nav_order_no)))
-            .where(t.records.c.order_id.in_(decided))
-            .where(t.records.c.nav_order_no.is_not(None))
-            .group_by(t.records.c.order_id)
-            .having(sa.func.count(sa.distinct(t.records.c.nav_order_no)) > 1)
-        )
-        with self.engine.connect() as conn:
-            return [
-                f"ShipStation order {order_id} is matched to {n} different NAV orders"
-                for order_id, n in conn.execute(stmt).all()
-            ]
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _event(
-    at: datetime,
-    run_id: str | None,
-    kind: str,
-    message: str,
-    record_key: str | None = None,
-    nav_order_no: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "at": at,
-        "record_key": record_key,
-        "nav_order_no": nav_order_no,
-        "kind": kind,
-        "message": message,
-        "detail": json.dumps(detail, default=str) if detail else None,
-        "run_id": run_id,
-    }
+            add_events(conn, events)
 
 
 _CHANGED_RECORD_COLUMNS = (

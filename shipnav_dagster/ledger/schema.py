@@ -38,6 +38,9 @@ records = sa.Table(
     # Grows with every change of the payload: an outcome is stored only if the record is still
     # the version the run decided it from (a concurrent poll may have changed it meanwhile).
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    # Why a failed record failed: "outage" (NAV down, throttling, credentials: not the record's
+    # fault, taken by the next run that reaches NAV) or "record" (retried with backoff).
+    sa.Column("failure_kind", sa.String(16)),
     sa.Column("seen_via", sa.String(16), nullable=False),  # poll | webhook | replay
     sa.Column("first_seen_at", TS, nullable=False),
     sa.Column("last_seen_at", TS, nullable=False),

@@ -26,6 +26,7 @@ SALES_ORDER_SELECT = [
 POSTED_SELECT = [
     "No",
     "Order_No",
+    "External_Document_No",
     "Posting_Date",
     "Package_Tracking_No",
     "Shipping_Agent_Code",
@@ -71,6 +72,7 @@ def posted_shipment(entity: dict[str, Any]) -> NavPostedShipment:
     return NavPostedShipment(
         no=entity["No"],
         order_no=entity.get("Order_No") or "",
+        external_document_no=entity.get("External_Document_No") or "",
         etag=entity.get("@odata.etag") or "",
         posting_date=nav_date(entity.get("Posting_Date")),
         package_tracking_no=entity.get("Package_Tracking_No") or "",

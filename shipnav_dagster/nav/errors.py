@@ -67,7 +67,7 @@ class NavThrottledError(NavError):
 
 
 class NavUnavailableError(NavError):
-    """500/502/503/504 or a transport failure (timeout, dropped connection): transient, retried
+    """408/500/502/503/504 or a transport failure (timeout, dropped connection): transient, retried
     with backoff; raised to the caller once the attempts are used up. ``status`` 0 = no answer."""
 
     def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -113,6 +113,31 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
+def is_outage(exc: BaseException) -> bool:
+    """True when NAV as a whole could not be used (down, timing out, throttling us, refusing our
+    credentials): no record's fault, so no record's backoff grows; the next run that reaches NAV
+    takes the work again. Everything else NAV answers about one record is permanent for it
+    (refused value, read-only field, validation) and is parked with NAV's message; a stale ETag
+    (409/412) is neither: the caller re-reads and decides again."""
+    if isinstance(exc, httpx.TransportError | NavUnavailableError | NavThrottledError | NavAuthError):
+        return True
+    return isinstance(exc, NavError) and exc.status in (0, 408, 429, 500, 502, 503, 504)
+
+
+def is_read_only(exc: NavError) -> bool:
+    """NAV refused to write a control the page shows read-only ("Control 'X' is read-only"):
+    Business Central's page 130 does this for the shipping fields of a posted shipment."""
+    return (
+        exc.status == 400 and exc.code == "BadRequest_InvalidOperation" and "read-only" in exc.message.lower()
+    )
+
+
+def describe(exc: NavError) -> str:
+    """NAV's code, message and correlation id, for a parked record's reason."""
+    cid = f" (CorrelationId {exc.correlation_id})" if exc.correlation_id else ""
+    return f"{exc.code}: {exc.message}{cid}"
+
+
 def _class_for(status: int, code: str) -> type[NavError]:
     if status in (401, 403) or code.startswith("Authentication_"):
         return NavAuthError
@@ -122,7 +147,7 @@ def _class_for(status: int, code: str) -> type[NavError]:
         return NavNotFoundError
     if status == 429:
         return NavThrottledError
-    if status in (500, 502, 503, 504):
+    if status in (408, 500, 502, 503, 504):
         return NavUnavailableError
     if status == 400 and (code.startswith("Application_") or code == "Internal_InvalidTableRelation"):
         return NavValidationError

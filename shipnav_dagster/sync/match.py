@@ -8,12 +8,20 @@ from typing import Any
 
 import httpx
 
-from shipnav_dagster.core.matching import NavIndex, RecordKeys, fold, match_record, record_keys
-from shipnav_dagster.core.model import MatchDecision, RecordStatus, ShipRecord
-from shipnav_dagster.core.outcomes import Outcome
+from shipnav_dagster.core.matching import (
+    NavIndex,
+    PostedIndex,
+    RecordKeys,
+    fold,
+    match_posted,
+    match_record,
+    record_keys,
+)
+from shipnav_dagster.core.model import QUEUED_STATUSES, MatchDecision, RecordStatus, ShipRecord
+from shipnav_dagster.core.outcomes import FailureKind, Outcome
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.nav.entities import SALES_ORDER_SELECT, nav_order
+from shipnav_dagster.nav.entities import POSTED_SELECT, SALES_ORDER_SELECT, nav_order, posted_shipment
 from shipnav_dagster.nav.errors import NavError
 
 BATCH = 5000  # records decided per round: bounds memory, costs one partial filter chunk each
@@ -32,8 +40,12 @@ class MatchSummary:
     sample: list[MatchDecision] = field(default_factory=list)
     not_unique: list[str] = field(default_factory=list)  # matched with other than one candidate
     nav_lookups: int = 0
+    rechecked: int = 0  # records that were waiting (NAV order not there yet, failed) and asked again
     failed: list[str] = field(default_factory=list)  # queued because NAV could not be asked
     error: str | None = None
+    # NAV order -> the records this run matched to it (a dry run writes from these: it changes
+    # no record, so the ledger does not know the matches).
+    matched: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def decided(self) -> int:
@@ -46,6 +58,7 @@ class MatchSummary:
         for d in decisions:
             self.counts[d.outcome] += 1
             if d.outcome == "matched":
+                self.matched.setdefault(str(d.nav_order_no), []).append(d.record_key)
                 self.tiers[d.tier or 0] += 1
                 if len(d.candidates) != 1:
                     self.not_unique.append(d.record_key)
@@ -67,6 +80,7 @@ class NavIndexer:
         self.chunk = chunk
         self.lengths = lengths
         self.entities: dict[str, dict[str, Any]] = {}
+        self.posted: dict[str, dict[str, Any]] = {}  # posted shipments of deleted orders
         self.unusable: dict[str, str] = {}  # folded value -> why it was not looked up
         self.lookups = 0
 
@@ -116,13 +130,49 @@ class NavIndexer:
         index = self.index(dates)
         for k in open_keys:
             decided[k] = match_record(by_key[k], keys[k], index, self.unusable)
+        open_keys = [k for k, d in decided.items() if d.outcome == "no_order_yet"]
+        self._decide_deleted(open_keys, by_key, keys, decided)
         return [decided[r.record_key] for r in records]
+
+    def _decide_deleted(
+        self,
+        open_keys: Sequence[str],
+        by_key: Mapping[str, ShipRecord],
+        keys: Mapping[str, RecordKeys],
+        decided: dict[str, MatchDecision],
+    ) -> None:
+        """Records no sales order matches may belong to an order posting deleted: its posted
+        shipments keep Order_No and External_Document_No (posting copies the header)."""
+        if not open_keys:
+            return
+        self._fetch_posted(
+            "External_Document_No", sorted({v.upper() for k in open_keys for v in keys[k].external_values})
+        )
+        self._fetch_posted("Order_No", sorted({n.upper() for k in open_keys for n in keys[k].order_numbers}))
+        index = PostedIndex.build(posted_shipment(p) for p in self.posted.values())
+        for k in open_keys:
+            found = match_posted(by_key[k], keys[k], index)
+            if found is not None:
+                decided[k] = found
+
+    def _fetch_posted(self, field_name: str, values: Sequence[str]) -> None:
+        limit = self.lengths.get(field_name)
+        sendable = [v for v in values if limit is None or len(v) <= limit]
+        if not sendable:
+            return
+        before = self.nav.stats.get
+        found = self.nav.lookup(
+            self.nav.posted_shipment_service, field_name, sendable, select=POSTED_SELECT, chunk=self.chunk
+        )
+        self.lookups += self.nav.stats.get - before
+        for entity in found.rows:
+            self.posted[entity["No"]] = entity
 
 
 # NAV's lengths of the fields the matcher filters on, when $metadata does not say: Sales Header
 # No. is Code[20], External Document No. Code[35], Sell-to Customer Name Text[100] (Text[50] in
 # NAV 2018), in NAV 2013-2018 and Business Central alike.
-DEFAULT_LENGTHS = {"No": 20, "External_Document_No": 35, "Sell_to_Customer_Name": 100}
+DEFAULT_LENGTHS = {"No": 20, "External_Document_No": 35, "Sell_to_Customer_Name": 100, "Order_No": 20}
 
 
 def lookup_lengths(nav: NavClient) -> dict[str, int]:
@@ -140,30 +190,49 @@ def match_open_records(
     chunk: int,
     max_age: timedelta,
     keys: Sequence[str],
+    dry_run: bool = False,
     log: Callable[[str], None] = lambda _m: None,
 ) -> MatchSummary:
-    """Decide exactly ``keys`` (claimed by this run) and store each decision with its reason."""
+    """Decide exactly ``keys`` (claimed by this run) and store each decision with its reason.
+
+    ``dry_run``: decisions are recorded as such (decisions and events) and no record changes."""
     work = list(keys)
     summary = MatchSummary()
+    lengths = lookup_lengths(nav)
     for start in range(0, len(work), BATCH):
-        records = ledger.load_records(work[start : start + BATCH])
+        loaded = ledger.load_versioned(work[start : start + BATCH])
+        records = loaded.records
+        summary.rechecked += sum(1 for s in loaded.statuses.values() if s in QUEUED_STATUSES)
         orders = ledger.order_infos(r.order_id for r in records if r.order_id is not None)
         rkeys = {r.record_key: record_keys(r, orders) for r in records}
-        indexer = NavIndexer(nav, chunk=chunk, lengths=lookup_lengths(nav))
+        indexer = NavIndexer(nav, chunk=chunk, lengths=lengths)
         try:
             decisions = indexer.decide(records, rkeys)
         except (NavError, httpx.TransportError) as exc:
-            # NAV is down or refusing us: queue the batch for a retry, keep going, report it.
-            reason = f"NAV lookup failed, queued for retry: {exc}"
-            ledger.set_outcomes(
-                [Outcome(r.record_key, RecordStatus.FAILED, reason, retry=True) for r in records],
-                run_id=run_id,
-            )
+            # NAV is down or refusing us as a whole: not these records' fault. They wait for the
+            # next run that reaches NAV (no backoff grows), and the run reports it loudly.
+            reason = f"NAV lookup failed; the next run that reaches NAV decides it: {exc}"
+            if not dry_run:
+                ledger.set_outcomes(
+                    [
+                        Outcome(
+                            r.record_key,
+                            RecordStatus.FAILED,
+                            reason,
+                            failure=FailureKind.OUTAGE,
+                            version=loaded.versions.get(r.record_key),
+                        )
+                        for r in records
+                    ],
+                    run_id=run_id,
+                )
             summary.failed += [r.record_key for r in records]
             summary.error = str(exc)
             log(reason)
             continue
-        ledger.record_decisions(decisions, run_id=run_id, max_age=max_age)
+        ledger.record_decisions(
+            decisions, run_id=run_id, max_age=max_age, versions=loaded.versions, dry_run=dry_run
+        )
         matched = {d.nav_order_no for d in decisions if d.outcome == "matched"}
         ledger.save_nav_orders([e for no, e in indexer.entities.items() if no in matched], run_id=run_id)
         summary.add(decisions)

@@ -87,7 +87,10 @@ def reconcile(
         records = ledger.records_of_nav_orders(sorted(to_read))
         for nav_no, keys in to_read.items():
             found = _reflected(
-                orders.get(nav_no), posted.get(nav_no, []), records.get(nav_no, []), tracking_max_length
+                orders.get(nav_no),
+                posted.get(nav_no, []),
+                records[nav_no].records if nav_no in records else [],
+                tracking_max_length,
             )
             for key in keys:
                 if found is None:

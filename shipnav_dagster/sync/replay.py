@@ -1,10 +1,9 @@
 """Replay: put claimed records (queued, failed, named by an operator, or announced by a webhook)
 through the same match/plan/write code as the scheduled sync."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from shipnav_dagster.ledger import inbox
 from shipnav_dagster.ledger.repository import Ledger
@@ -87,31 +86,58 @@ def replay(
     run_id: str,
     max_age: timedelta,
     record_keys: Sequence[str] = (),
-    all_due: bool = False,
-    inbox_from: Any = None,
+    only_due: bool = False,
+    dead_runs: Collection[str] = (),
+    inbox_from: InboxSummary | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> ReplaySummary:
-    """Claim the requested records atomically, then decide and write them like a sync does."""
+    """Claim the requested records atomically, then decide and write them like a sync does.
+
+    Named records (``record_keys``, plus those a webhook announced) are taken whatever their
+    status; otherwise every queued record is taken now, whatever its backoff (an operator's
+    replay), or with ``only_due`` only those whose retry is due (the retry sensor). The run's
+    claims are released by the resource's teardown, whatever fails.
+    """
     summary = ReplaySummary()
     keys = list(record_keys)
     if inbox_from is not None:
         summary.inbox = inbox_from
         keys += summary.inbox.records
-    try:
-        summary.claimed = ledger.claim(run_id, due=all_due, keys=keys)
-        summary.unknown = sorted(set(record_keys) - set(ledger.record_rows(list(record_keys))))
-        if summary.claimed:
-            summary.match = match_open_records(
-                ledger,
-                nav,
-                run_id=run_id,
-                chunk=options.chunk,
-                max_age=max_age,
-                keys=summary.claimed,
-                log=log,
-            )
-            orders = ledger.nav_orders_claimed_by(run_id)
-            summary.write = write_back(ledger, nav, options, run_id=run_id, nav_order_nos=orders, log=log)
-    finally:
-        ledger.release(run_id)
+    named = bool(record_keys)
+    summary.claimed = ledger.claim(
+        run_id,
+        due=only_due and not named,
+        queued=not only_due and not named,
+        keys=keys,
+        dead_runs=dead_runs,
+    )
+    summary.unknown = sorted(set(record_keys) - set(ledger.record_rows(list(record_keys))))
+    if summary.claimed:
+        summary.match = match_open_records(
+            ledger,
+            nav,
+            run_id=run_id,
+            chunk=options.chunk,
+            max_age=max_age,
+            keys=summary.claimed,
+            dry_run=not options.record_state,
+            log=log,
+        )
+        orders = ledger.nav_orders_claimed_by(run_id)
+        extra: dict[str, list[str]] = {}
+        if not options.record_state:
+            # A dry run changes no record, so its matches are not in the ledger: plan from the
+            # decisions it just made.
+            extra = summary.match.matched
+            orders = sorted(set(orders) | set(extra))
+        summary.write = write_back(
+            ledger,
+            nav,
+            options,
+            run_id=run_id,
+            nav_order_nos=orders,
+            dead_runs=dead_runs,
+            extra_records=extra,
+            log=log,
+        )
     return summary

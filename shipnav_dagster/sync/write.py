@@ -1,45 +1,25 @@
-"""Read-compare-write each matched NAV order with If-Match, concurrently across orders only."""
+"""The write step: every NAV order this run matched records to, one writer per order across all
+runs, orders side by side (an order's own PATCHes one after another), and each order's result
+recorded in the ledger as soon as it is known."""
 
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from shipnav_dagster.core.carriers import CarrierMapping
-from shipnav_dagster.core.model import ShipRecord
-from shipnav_dagster.core.outcomes import OrderResult, change_rows, finished, record_outcomes
-from shipnav_dagster.core.planning import EntityPatch, OrderPlan, plan_order
-from shipnav_dagster.ledger.repository import Ledger
+from shipnav_dagster.core.outcomes import OrderResult, change_rows, record_outcomes
+from shipnav_dagster.ledger.repository import Ledger, Loaded, OrderRecords
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.nav.entities import (
-    LINE_SELECT,
-    POSTED_SELECT,
-    SALES_ORDER_SELECT,
-    nav_order,
-    posted_shipment,
-    sales_line,
-)
-from shipnav_dagster.nav.errors import NavConflictError, NavError, NavNotFoundError, NavValidationError
+from shipnav_dagster.nav.entities import POSTED_SELECT, SALES_ORDER_SELECT
+from shipnav_dagster.sync.order_writer import OrderState, OrderWriter, WriteOptions
+from shipnav_dagster.sync.recovery import settle_dead_runs
 
-MAX_CONFLICT_ROUNDS = 3
-AGENT_REFUSED = "NAV refused the mapped Shipping Agent code (Internal_InvalidTableRelation)"
 ORDER_BATCH = 2000
-
-
-@dataclass
-class WriteOptions:
-    mapping: CarrierMapping
-    tracking_max_length: int
-    write_line_quantities: bool
-    dry_run: bool
-    max_concurrency: int
-    chunk: int
-
-
 SAMPLE = 50
+
+__all__ = ["WriteOptions", "WriteSummary", "write_back"]
 
 
 @dataclass
@@ -50,6 +30,8 @@ class WriteSummary:
     sample: list[OrderResult] = field(default_factory=list)
     first_failure: str | None = None
     patches: int = 0
+    busy: list[str] = field(default_factory=list)  # orders another live run is writing
+    recovered: int = 0  # journal entries of dead runs settled by this run
 
     @property
     def orders(self) -> int:
@@ -58,173 +40,14 @@ class WriteSummary:
     def count(self, outcome: str) -> int:
         return self.counts[outcome]
 
-    def add(self, results: Sequence[OrderResult]) -> None:
-        for r in results:
-            self.counts[r.outcome] += 1
-            if r.outcome == "failed" and self.first_failure is None:
-                self.first_failure = r.reason
-        pool = sorted([*self.sample, *results], key=lambda r: r.outcome == "already_correct")
-        self.sample = [
-            OrderResult(r.nav_order_no, r.outcome, r.reason) for r in pool[:SAMPLE]
-        ]  # without their plans
-
-
-class OrderWriter:
-    def __init__(self, nav: NavClient, options: WriteOptions) -> None:
-        self.nav = nav
-        self.options = options
-
-    def _plan(
-        self,
-        entity: dict[str, Any],
-        records: Sequence[ShipRecord],
-        posted: Sequence[dict[str, Any]],
-        drop_agent: bool,
-    ) -> OrderPlan:
-        order = nav_order(entity)
-        lines = None
-        if self.options.write_line_quantities:
-            lines = [sales_line(x) for x in self.nav.sales_lines(order.no, select=LINE_SELECT)]
-        return plan_order(
-            order,
-            records,
-            self.options.mapping,
-            tracking_max_length=self.options.tracking_max_length,
-            posted=[posted_shipment(p) for p in posted],
-            lines=lines,
-            write_line_quantities=self.options.write_line_quantities,
-            agent_refused=AGENT_REFUSED if drop_agent else None,
-        )
-
-    def _apply(self, patch: EntityPatch) -> None:
-        if patch.entity == "SalesOrder":
-            self.nav.patch_sales_order(patch.key, patch.etag, patch.changes)
-        elif patch.entity == "PostedSalesShipment":
-            self.nav.patch_posted_shipment(patch.key, patch.etag, patch.changes)
-        else:
-            order_no, _, line_no = patch.key.rpartition("/")
-            self.nav.patch_sales_line(order_no, int(line_no), patch.etag, patch.changes)
-
-    def _reread(self, no: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        entity = self.nav.get_sales_order(no, select=SALES_ORDER_SELECT)
-        posted = self.nav.posted_shipments_for_orders([no], select=POSTED_SELECT, chunk=self.options.chunk)
-        return entity, posted
-
-    def _landed(self, patch: EntityPatch, order: dict[str, Any], posted: Sequence[dict[str, Any]]) -> bool:
-        if patch.entity == "SalesOrder":
-            current: dict[str, Any] | None = order
-        elif patch.entity == "PostedSalesShipment":
-            current = next((p for p in posted if p.get("No") == patch.key), None)
-        else:
-            order_no, _, line_no = patch.key.rpartition("/")
-            lines = self.nav.sales_lines(order_no, select=LINE_SELECT)
-            current = next((ln for ln in lines if str(ln.get("Line_No")) == line_no), None)
-        return current is not None and all(_same(current.get(k), v) for k, v in patch.changes.items())
-
-    def write(
-        self, entity: dict[str, Any], records: Sequence[ShipRecord], posted: Sequence[dict[str, Any]]
-    ) -> OrderResult:
-        """Plan from what NAV holds, PATCH what differs; on a conflict re-read and decide again."""
-        no = entity["No"]
-        applied: list[EntityPatch] = []
-        drop_agent = False
-        for _round in range(MAX_CONFLICT_ROUNDS):
-            plan = None
-            in_flight: EntityPatch | None = None
-            try:
-                plan = self._plan(entity, records, posted, drop_agent)
-                if self.options.dry_run:
-                    return OrderResult(no, "dry_run", "dry run: nothing written", plan)
-                # Sales lines first: a header PATCH that changes Shipment_Date or the agent codes is
-                # pushed to the lines by NAV (UpdateSalesLinesByFieldNo), which gives every line a
-                # new ETag, so line PATCHes sent after it always failed with 409 and cost a full
-                # re-read round. A line PATCH (Qty_to_Ship) leaves the header's ETag alone.
-                for patch in sorted(plan.patches, key=lambda p: p.entity != "SalesLine"):
-                    in_flight = patch
-                    self._apply(patch)
-                    applied.append(patch)
-                    in_flight = None
-                return finished(no, plan, applied)
-            except NavConflictError:
-                fresh, posted = self._reread(no)
-                if fresh is None:
-                    return OrderResult(
-                        no, "failed", f"NAV order {no} disappeared while writing", plan, applied, retry=True
-                    )
-                # A PATCH whose response was lost is retried by the client and then meets 409 on
-                # its own, now stale, ETag. If NAV holds exactly the values it sent, it landed:
-                # record it as written (the next plan sees nothing to do and would otherwise
-                # report "already correct", losing the write and its before/after values).
-                if in_flight is not None and self._landed(in_flight, fresh, posted):
-                    applied.append(in_flight)
-                entity = fresh
-            except NavValidationError as exc:
-                agent_refused = exc.code == "Internal_InvalidTableRelation" and not drop_agent
-                if agent_refused:
-                    drop_agent = True
-                    fresh, posted = self._reread(no)
-                    entity = fresh or entity
-                    continue
-                if exc.code == "Application_FieldValidationException":
-                    # Status changed (Released) since the read: decide again from NAV's state.
-                    fresh, posted = self._reread(no)
-                    if fresh is not None and fresh.get("Status") != entity.get("Status"):
-                        entity = fresh
-                        continue
-                return OrderResult(
-                    no, "parked", f"NAV refused the change: {exc}", plan, applied, error=str(exc)
-                )
-            except NavNotFoundError as exc:
-                return OrderResult(
-                    no,
-                    "failed",
-                    f"NAV order {no} not found: {exc}",
-                    plan,
-                    applied,
-                    error=str(exc),
-                    retry=True,
-                )
-            except (NavError, httpx.TransportError) as exc:
-                return OrderResult(
-                    no,
-                    "failed",
-                    f"NAV write failed, queued for retry: {exc}",
-                    plan,
-                    applied,
-                    error=str(exc),
-                    retry=True,
-                )
-        return OrderResult(
-            no,
-            "failed",
-            f"NAV kept reporting concurrent changes to order {no} "
-            f"({MAX_CONFLICT_ROUNDS} rounds); queued for retry",
-            None,
-            applied,
-            retry=True,
-        )
-
-
-def _same(nav_value: Any, sent: Any) -> bool:
-    """NAV echoes what was sent, possibly as another JSON type (10 vs 10.0, dates as text)."""
-    if isinstance(sent, int | float) and not isinstance(sent, bool):
-        try:
-            return float(nav_value) == float(sent)
-        except (TypeError, ValueError):
-            return False
-    return str(nav_value if nav_value is not None else "").strip() == str(sent).strip()
-
-
-def _write_task(
-    writer: OrderWriter,
-    no: str,
-    entity: dict[str, Any] | None,
-    records: Sequence[ShipRecord],
-    posted: Sequence[dict[str, Any]],
-) -> OrderResult:
-    if entity is None:
-        return OrderResult(no, "failed", f"NAV order {no} no longer exists", retry=True)
-    return writer.write(entity, records, posted)
+    def add(self, result: OrderResult) -> None:
+        self.counts[result.outcome] += 1
+        if result.outcome == "failed" and self.first_failure is None:
+            self.first_failure = result.reason
+        if len(self.sample) < SAMPLE or result.outcome != "already_correct":
+            # The sample shows what was not plainly fine first; without the plans.
+            self.sample.append(OrderResult(result.nav_order_no, result.outcome, result.reason))
+            self.sample = sorted(self.sample, key=lambda r: r.outcome == "already_correct")[:SAMPLE]
 
 
 def write_back(
@@ -232,16 +55,80 @@ def write_back(
     nav: NavClient,
     options: WriteOptions,
     *,
-    run_id: str | None,
+    run_id: str,
     nav_order_nos: Sequence[str],
+    dead_runs: Collection[str] = (),
+    extra_records: Mapping[str, Sequence[str]] | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> WriteSummary:
+    """``extra_records``: records to plan with, by NAV order, beyond those the ledger has matched
+    to it (a dry run's fresh matches)."""
     summary = WriteSummary()
-    todo = list(nav_order_nos)
-    writer = OrderWriter(nav, options)
     patches_before = nav.stats.patch
-    for start in range(0, len(todo), ORDER_BATCH):
-        batch = todo[start : start + ORDER_BATCH]
+    if not options.dry_run:
+        summary.recovered = settle_dead_runs(ledger, nav, dead_runs=dead_runs, chunk=options.chunk, log=log)
+    writer = OrderWriter(nav, ledger, options, run_id=run_id)
+    lock = threading.Lock()
+
+    def settled(result: OrderResult, state: OrderState) -> None:
+        # In the worker, as soon as the order is done: a crash loses at most the orders in flight,
+        # and those are in the journal.
+        records = state.records
+        ledger.record_changes(change_rows(result, records.records), run_id=run_id)
+        ledger.set_outcomes(
+            record_outcomes(result, records.records, records.pending, records.versions),
+            run_id=run_id,
+            dry_run=not options.record_state,
+        )
+        with lock:
+            summary.add(result)
+
+    # One pool for the whole step: the next batch is read while this one is being written.
+    with ThreadPoolExecutor(max_workers=options.max_concurrency) as pool:
+        pending: list[tuple[str, Future[None]]] = []
+        for batch in _batches(
+            ledger, nav, options, run_id, nav_order_nos, dead_runs, extra_records or {}, summary
+        ):
+            pending += [(no, pool.submit(writer.write, no, state, settled)) for no, state in batch]
+            pending = _collect(pending, summary, wait=False)
+            log(f"writing {len(batch)} NAV orders")
+        _collect(pending, summary, wait=True)
+    ledger.release_orders(run_id, list(nav_order_nos))
+    summary.patches = nav.stats.patch - patches_before
+    return summary
+
+
+def _collect(
+    pending: list[tuple[str, Future[None]]], summary: WriteSummary, *, wait: bool
+) -> list[tuple[str, Future[None]]]:
+    """Surface errors of finished tasks (a bug, not a NAV answer: those are results)."""
+    left = []
+    for no, future in pending:
+        if wait or future.done():
+            future.result()
+        else:
+            left.append((no, future))
+    return left
+
+
+def _batches(
+    ledger: Ledger,
+    nav: NavClient,
+    options: WriteOptions,
+    run_id: str,
+    nos: Sequence[str],
+    dead_runs: Collection[str],
+    extra: Mapping[str, Sequence[str]],
+    summary: WriteSummary,
+) -> Iterator[list[tuple[str, OrderState]]]:
+    """Orders in batches, each with what NAV and the ledger hold for it, read in chunks."""
+    for start in range(0, len(nos), ORDER_BATCH):
+        wanted = list(nos[start : start + ORDER_BATCH])
+        held = ledger.claim_orders(run_id, wanted, dead_runs=dead_runs)
+        summary.busy += [no for no in wanted if no not in held]
+        batch = [no for no in wanted if no in held]
+        if not batch:
+            continue
         entities = ledger.nav_orders(batch)
         missing = [no for no in batch if no not in entities]
         if missing:
@@ -251,21 +138,19 @@ def write_back(
         for p in nav.posted_shipments_for_orders(batch, select=POSTED_SELECT, chunk=options.chunk):
             posted.setdefault(p.get("Order_No") or "", []).append(p)
         records = ledger.records_of_nav_orders(batch)
-        pending = ledger.pending_keys_of_orders(batch)
+        for no in batch:
+            if extra.get(no):
+                _add(records.setdefault(no, OrderRecords()), ledger.load_versioned(extra[no]))
+        yield [
+            (no, OrderState(entities.get(no), posted.get(no, []), records.get(no, OrderRecords())))
+            for no in batch
+        ]
 
-        tasks = [(no, entities.get(no), records.get(no, []), posted.get(no, [])) for no in batch]
-        # One task per order: an order's PATCHes are sequential, orders run side by side.
-        with ThreadPoolExecutor(max_workers=options.max_concurrency) as pool:
-            results = list(pool.map(lambda task: _write_task(writer, *task), tasks))
-        changes: list[dict[str, Any]] = []
-        outcomes = []
-        for result in results:
-            recs = records.get(result.nav_order_no, [])
-            changes += change_rows(result, recs)
-            outcomes += record_outcomes(result, recs, pending)
-        ledger.set_outcomes(outcomes, run_id=run_id)
-        ledger.record_changes(changes, run_id=run_id)
-        summary.add(results)
-        log(f"wrote back {len(results)} NAV orders")
-    summary.patches = nav.stats.patch - patches_before
-    return summary
+
+def _add(group: OrderRecords, loaded: Loaded) -> None:
+    known = {r.record_key for r in group.records}
+    for record in loaded.records:
+        if record.record_key not in known:
+            group.records.append(record)
+            group.versions[record.record_key] = loaded.versions[record.record_key]
+        group.pending.add(record.record_key)

@@ -1,5 +1,5 @@
-"""Text columns for what ShipStation sends, parsed records with versions, order claims, the write
-journal and learned platform facts.
+"""Text columns for what ShipStation sends, parsed records with versions and failure kinds, order
+claims, the write journal and learned platform facts.
 
 Revision ID: 0002
 Revises: 0001
@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch.alter_column("created_at", existing_type=TS, nullable=True)
         batch.add_column(sa.Column("record", sa.Text(), nullable=True))
         batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("failure_kind", sa.String(16), nullable=True))
     with op.batch_alter_table("shipnav_ss_orders") as batch:
         for name in ORDER_TEXT:
             batch.alter_column(name, type_=sa.Text(), existing_nullable=True)
@@ -73,6 +74,7 @@ def downgrade() -> None:
         for name in ORDER_TEXT:
             batch.alter_column(name, type_=sa.String(256), existing_nullable=True)
     with op.batch_alter_table("shipnav_records") as batch:
+        batch.drop_column("failure_kind")
         batch.drop_column("version")
         batch.drop_column("record")
         for name in RECORD_TEXT:

@@ -1,0 +1,112 @@
+"""The write journal: each PATCH is recorded as intended before it is sent and settled after it,
+order by order. A run that dies between the two (SIGKILL, a lost answer) leaves an ``intended``
+row; a later run re-reads NAV and settles it as ``confirmed`` (NAV holds the values: the dead
+run wrote them, and the audit trail says so under its run id) or ``not_applied``."""
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from shipnav_dagster.ledger import schema as t
+from shipnav_dagster.ledger._sql import utcnow
+from shipnav_dagster.ledger.repository import Ledger
+
+INTENDED, APPLIED, FAILED, CONFIRMED, NOT_APPLIED = (
+    "intended",
+    "applied",
+    "failed",
+    "confirmed",
+    "not_applied",
+)
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: int
+    nav_order_no: str
+    entity: str
+    entity_key: str
+    changes: dict[str, Any]
+    before: dict[str, Any]
+    record_keys: list[str]
+    run_id: str
+
+
+def intend(
+    ledger: Ledger,
+    *,
+    run_id: str,
+    nav_order_no: str,
+    entity: str,
+    entity_key: str,
+    changes: dict[str, Any],
+    before: dict[str, Any],
+    record_keys: Sequence[str],
+) -> int:
+    with ledger.engine.begin() as conn:
+        return int(
+            conn.execute(
+                t.journal.insert()
+                .values(
+                    nav_order_no=nav_order_no,
+                    entity=entity,
+                    entity_key=entity_key,
+                    changes=json.dumps(changes, default=str),
+                    before=json.dumps(before, default=str),
+                    record_keys=json.dumps(sorted(record_keys)),
+                    state=INTENDED,
+                    run_id=run_id,
+                    created_at=utcnow(),
+                )
+                .returning(t.journal.c.id)
+            ).scalar_one()
+        )
+
+
+def settle(ledger: Ledger, intent_id: int, state: str, detail: str | None = None) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            t.journal.update()
+            .where(t.journal.c.id == intent_id)
+            .values(state=state, detail=detail, settled_at=utcnow())
+        )
+
+
+def unsettled(ledger: Ledger, *, dead_runs: Collection[str], limit: int = 1000) -> list[Intent]:
+    """Intended changes of runs that are over: they may or may not have reached NAV."""
+    if not dead_runs:
+        return []
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.journal)
+            .where(t.journal.c.state == INTENDED)
+            .where(t.journal.c.run_id.in_(list(dead_runs)))
+            .order_by(t.journal.c.id)
+            .limit(limit)
+        ).mappings()
+        return [
+            Intent(
+                id=r["id"],
+                nav_order_no=r["nav_order_no"],
+                entity=r["entity"],
+                entity_key=r["entity_key"],
+                changes=json.loads(r["changes"]),
+                before=json.loads(r["before"]),
+                record_keys=json.loads(r["record_keys"]),
+                run_id=r["run_id"],
+            )
+            for r in rows
+        ]
+
+
+def holders(ledger: Ledger) -> set[str]:
+    """Runs with intended changes still unsettled (the caller asks which of them are over)."""
+    with ledger.engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.select(t.journal.c.run_id).where(t.journal.c.state == INTENDED).distinct()
+            ).scalars()
+        )
