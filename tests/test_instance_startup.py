@@ -1,5 +1,6 @@
 """Issue #11, instance start-up: runs started together on a fresh Dagster home both succeed, and
-``shipnav replay`` runs on the same instance as ``dagster job execute``.
+``shipnav replay`` runs on the same instance as ``dagster job execute`` and refuses to start while
+another run writes to NAV.
 
 Without the lock (``shipnav_dagster/instance_lock.py``) two processes creating a fresh SQLite
 home at once crashed one of them (``table secondary_indexes already exists``) or left
@@ -19,6 +20,7 @@ import dagster as dg
 import pytest
 
 from shipnav_dagster.cli import main
+from shipnav_dagster.cli.common import EXIT_BUSY
 from shipnav_dagster.instance import locate_instance, open_instance
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
@@ -27,6 +29,7 @@ from tests.sync_harness import clean_environment
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "instance_race_worker.py"
 REPEATS = 3
+POOL = "shipnav_nav_writes"
 
 
 def _env(sandbox: SandboxServers, **extra: str) -> dict[str, str]:
@@ -163,3 +166,39 @@ def test_replay_without_dagster_home_uses_the_checkouts_local_instance(
         [run] = instance.get_runs(filters=dg.RunsFilter(job_name="shipnav_replay_job"))
         assert run.status == dg.DagsterRunStatus.SUCCESS and run.run_id in out
     _assert_one_alembic_head(local)
+
+
+def test_replay_refuses_while_another_writer_is_in_progress(
+    replay_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_instance() as instance:
+        sync = dg.DagsterRun(job_name="shipnav_sync_job", status=dg.DagsterRunStatus.STARTED)
+        instance.add_run(sync)
+    assert main(["replay", "--all-due"]) == EXIT_BUSY
+    errors = capsys.readouterr().err
+    assert f"shipnav_sync_job run {sync.run_id} (STARTED): in progress" in errors
+    assert "Force termination immediately" in errors
+    with open_instance() as instance:
+        assert instance.get_runs(filters=dg.RunsFilter(job_name="shipnav_replay_job")) == []
+        instance.report_run_failed(sync)
+    assert main(["replay", "--all-due"]) == 0
+
+
+def test_replay_refuses_while_a_dead_run_holds_the_nav_slot(
+    replay_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A finished run still holding the slot (killed before it gave it back) would make the new
+    run's step spin until the slot is freed: the command says so instead."""
+    with open_instance() as instance:
+        dead = dg.DagsterRun(job_name="shipnav_replay_job", status=dg.DagsterRunStatus.FAILURE)
+        instance.add_run(dead)
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(POOL, 1)
+        assert storage.claim_concurrency_slot(POOL, dead.run_id, "replay_records").is_claimed
+    assert main(["replay", "--all-due"]) == EXIT_BUSY
+    errors = capsys.readouterr().err
+    assert f"shipnav_replay_job run {dead.run_id} (FAILURE): holds a {POOL} slot" in errors
+    assert "Free concurrency slots" in errors
+    with open_instance() as instance:
+        instance.event_log_storage.free_concurrency_slots_for_run(dead.run_id)
+    assert main(["replay", "--all-due"]) == 0

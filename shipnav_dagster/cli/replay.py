@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import click
 
-from shipnav_dagster.cli.common import CommandError
+from shipnav_dagster.cli.common import EXIT_BUSY, CommandError, err
 from shipnav_dagster.core.model import record_key_of
 
 
@@ -13,7 +13,8 @@ from shipnav_dagster.core.model import record_key_of
     help="Replays records through the same match and write-back as the sync, as a run of "
     "shipnav_replay_job on the Dagster instance of DAGSTER_HOME, or without it on the local "
     "instance of the working directory (./dagster.yaml, files under ./.shipnav/dagster), the one "
-    "`dagster job execute` uses there; so the run shows in the UI and other runs see its claims.",
+    "`dagster job execute` uses there; so the run shows in the UI and other runs see its claims. "
+    "Refuses to start (exit code 75) while another run writes to NAV.",
     short_help="run shipnav_replay_job for the given records, or for every due queued record",
 )
 @click.argument("records", nargs=-1)
@@ -27,6 +28,7 @@ def replay(records: tuple[str, ...], all_due: bool, dry_run: bool, inbox: bool) 
 
 
 def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_inbox: bool) -> int:
+    from shipnav_dagster.cli.nav_writers import nav_writers, refusal, writer_pools, writer_tags
     from shipnav_dagster.definitions import defs
     from shipnav_dagster.instance import locate_instance, open_instance
 
@@ -39,6 +41,11 @@ def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_
     location = locate_instance()
     print(f"shipnav replay: on {location.describe()}", flush=True)
     with open_instance(location) as instance:
+        pools = writer_pools(defs)
+        writers = nav_writers(instance, tags=writer_tags(defs), pools=pools)
+        if writers:
+            err(f"shipnav replay: {refusal(writers, pools)}")
+            return EXIT_BUSY
         result = job.execute_in_process(
             instance=instance,
             run_config={"ops": {"replay_records": {"config": config}}},
