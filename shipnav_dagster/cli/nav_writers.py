@@ -94,8 +94,8 @@ def refusal(writers: list[Writer], pools: Iterable[str]) -> str:
         pool = ", ".join(sorted(pools))
         lines.append(
             f"A finished run that still holds a {pool} slot died before giving it back: the "
-            "dagster-daemon frees it after run_monitoring.free_slots_after_run_end_seconds, or "
-            "free it now with 'Free concurrency slots' in the run's menu in the UI "
-            "(docs/operations.md, 'A stuck NAV slot')."
+            "dagster-daemon frees it after run_monitoring.free_slots_after_run_end_seconds; free "
+            "it now with 'Free concurrency slots' in the run's menu in the UI, or with "
+            "deploy/free_pool_slots.py --free (operations guide, 'A stuck NAV slot')."
         )
     return "\n".join(lines)
