@@ -19,6 +19,10 @@ from shipnav_dagster.instance_lock import instance_init_lock
 CONFIG_FILE = "dagster.yaml"
 
 
+class InstanceHomeMissing(ValueError):
+    """DAGSTER_HOME names no directory."""
+
+
 @dataclass(frozen=True)
 class InstanceLocation:
     """Where an instance keeps its local files (``home``) and reads ``dagster.yaml`` from."""
@@ -49,6 +53,12 @@ def locate_instance(home: str | Path | None = None) -> InstanceLocation:
     env_home = os.environ.get("DAGSTER_HOME")
     if env_home:
         folder = Path(env_home).resolve()
+        if not folder.is_dir():
+            # As Dagster's own commands do: a mistyped DAGSTER_HOME must not become a new instance.
+            raise InstanceHomeMissing(
+                f"DAGSTER_HOME={env_home} is not a directory; create it with its dagster.yaml, or "
+                "unset DAGSTER_HOME to use the local instance of the working directory"
+            )
         return InstanceLocation(home=folder, config_dir=folder, from_dagster_home=True)
     cwd = Path.cwd().resolve()
     local = cwd / ".shipnav" / "dagster"

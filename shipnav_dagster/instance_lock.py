@@ -52,7 +52,15 @@ def instance_init_lock(folder: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S
                 _held[path] -= 1
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # Read-only is enough for flock, so another user (an operator, the service user)
+            # can lock a file the other created.
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except PermissionError:
+            # A folder this process cannot write to: it cannot create SQLite files there either,
+            # so there is nothing to serialise (the instance's storage is elsewhere).
+            yield path
+            return
         try:
             _acquire(fd, path, timeout)
             _held[path] = 1

@@ -202,3 +202,33 @@ def test_replay_refuses_while_a_dead_run_holds_the_nav_slot(
     with open_instance() as instance:
         instance.event_log_storage.free_concurrency_slots_for_run(dead.run_id)
     assert main(["replay", "--all-due"]) == 0
+
+
+def test_replay_refuses_a_dagster_home_that_does_not_exist(
+    replay_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = replay_env / "no-such-home"
+    monkeypatch.setenv("DAGSTER_HOME", str(missing))
+    assert main(["replay", "--all-due"]) == 2
+    assert f"DAGSTER_HOME={missing} is not a directory" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_the_lock_nests_within_a_process_and_gives_way_where_nothing_can_be_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_instance holds the home's lock while the checkout's storage class takes the same one:
+    nesting must not deadlock (flock would block on a second descriptor). A folder where the
+    lock file cannot be created is no error: no SQLite file can be created there to race on."""
+    from shipnav_dagster import instance_lock
+    from shipnav_dagster.instance_lock import LOCK_FILE_NAME, instance_init_lock
+
+    with instance_init_lock(tmp_path) as outer, instance_init_lock(tmp_path / ".") as inner:
+        assert outer == inner == tmp_path / LOCK_FILE_NAME
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise PermissionError("read-only folder")
+
+    monkeypatch.setattr(instance_lock.os, "open", refuse)
+    with instance_init_lock(tmp_path / "elsewhere") as path:
+        assert not path.exists()

@@ -30,7 +30,7 @@ def replay(records: tuple[str, ...], all_due: bool, dry_run: bool, inbox: bool) 
 def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_inbox: bool) -> int:
     from shipnav_dagster.cli.nav_writers import nav_writers, refusal, writer_pools, writer_tags
     from shipnav_dagster.definitions import defs
-    from shipnav_dagster.instance import locate_instance, open_instance
+    from shipnav_dagster.instance import InstanceHomeMissing, locate_instance, open_instance
 
     try:
         keys = [record_key_of(r) for r in records]
@@ -38,7 +38,10 @@ def launch_replay(records: Sequence[str], *, all_due: bool, dry_run: bool, from_
         raise CommandError(str(exc)) from None
     config = {"shipment_ids": keys, "all_due": all_due, "dry_run": dry_run, "from_inbox": from_inbox}
     job = defs.resolve_job_def("shipnav_replay_job")
-    location = locate_instance()
+    try:
+        location = locate_instance()
+    except InstanceHomeMissing as exc:
+        raise CommandError(str(exc)) from None
     print(f"shipnav replay: on {location.describe()}", flush=True)
     with open_instance(location) as instance:
         pools = writer_pools(defs)
