@@ -19,6 +19,8 @@ from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
+from shipnav_dagster.instance_lock import instance_init_lock
+
 log = logging.getLogger("shipnav")
 
 PG_SCHEME = "postgresql+psycopg2"  # SQLAlchemy 2.1 defaults postgresql:// to psycopg 3 (dagster.md F2)
@@ -67,4 +69,7 @@ class PostgresWhenConfiguredStorage(DagsterStorage, ConfigurableClass):
             return DagsterPostgresStorage(postgres_url=url, inst_data=inst_data)
         base_dir = config_value.get("sqlite_base_dir") or sqlite_base_dir()
         log.info("DAGSTER_PG_* not set: Dagster runs are stored in SQLite under %s", base_dir)
-        return DagsterSqliteStorage.from_local(base_dir, inst_data=inst_data)
+        # Two processes creating the SQLite tables at once can crash one of them or stamp
+        # alembic_version twice (instance_lock.py); `dagster job execute` comes through here.
+        with instance_init_lock(base_dir):
+            return DagsterSqliteStorage.from_local(base_dir, inst_data=inst_data)

@@ -37,6 +37,8 @@ EXPECTED: dict[str, str] = {
     "SHIPNAV_DATABASE_URL": "an SQLAlchemy URL: sqlite:///path or postgresql+psycopg2://user@host:5432/db",
     "SHIPNAV_HTTP_TIMEOUT_SECONDS": "a number of seconds from 1 to 600",
     "SHIPNAV_NAV_FILTER_CHUNK": "an integer from 1 to 200",
+    "SHIPNAV_WEBHOOK_RETENTION_DAYS": "a whole number of days from 1 to 3650",
+    "SHIPNAV_WEBHOOK_MAX_PENDING": "a whole number of notifications from 1 to 10000000",
 }
 
 
@@ -95,6 +97,10 @@ class Settings(BaseSettings):
     shipnav_http_timeout_seconds: float = Field(30.0, ge=1, le=600)
     shipnav_nav_filter_chunk: int = Field(100, ge=1, le=200)
     shipnav_failure_webhook_url: str | None = None
+    # The webhook inbox: processed notifications are deleted after this many days, and the
+    # receiver answers 503 while this many wait to be processed (webhooks/app.py).
+    shipnav_webhook_retention_days: int = Field(14, ge=1, le=3650)
+    shipnav_webhook_max_pending: int = Field(10_000, ge=1, le=10_000_000)
 
     # Why stored secrets could not be read (ledger unreachable), for require()'s message.
     _secret_store_note: str | None = PrivateAttr(default=None)

@@ -15,9 +15,11 @@ import click
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
 
 # Exit codes: 0 done, 1 the work failed (a FAIL line, a failed run), 2 the command cannot run as
-# configured or asked (a bad argument or setting, an unknown record).
+# configured or asked (a bad argument or setting, an unknown record), 75 not now: another run is
+# in the way, try again later (EX_TEMPFAIL of sysexits.h, which schedulers treat as retryable).
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BUSY = 75
 
 P = ParamSpec("P")
 

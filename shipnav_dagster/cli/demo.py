@@ -11,6 +11,7 @@ from typing import TextIO
 import click
 
 from shipnav_dagster.core.model import RecordStatus
+from shipnav_dagster.instance_lock import instance_init_lock
 from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger.repository import Ledger
 
@@ -53,12 +54,21 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def prepare_home(home: Path) -> Path:
-    """A fresh demo instance each time: the sandbox is re-seeded, so old history would mislead."""
+    """A fresh demo instance each time: the sandbox is re-seeded, so old history would mislead.
+
+    Emptied under the folder's instance lock, which is kept (a process waiting on it would
+    otherwise lock a deleted file while the next one creates a new one).
+    """
     home = home.resolve()
-    if home.exists():
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
+    with instance_init_lock(home) as lock_file:
+        for child in home.iterdir():
+            if child == lock_file:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
     return home
 
 
@@ -79,8 +89,7 @@ def demo(home: str, seed: int, orders: int) -> int:
 
 
 def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.stdout) -> int:
-    import dagster as dg
-
+    from shipnav_dagster.instance import open_instance
     from shipnav_dagster.sandbox.seed import build_world
     from shipnav_dagster.sandbox.server import running_sandbox
 
@@ -98,7 +107,7 @@ def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.
             from shipnav_dagster.definitions import defs
 
             job = defs.resolve_job_def("shipnav_sync_job")
-            with dg.DagsterInstance.get() as instance:
+            with open_instance(home) as instance:
                 first = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
                 patches_first = world.nav.log.count("PATCH")
                 second = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)

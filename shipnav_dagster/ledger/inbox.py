@@ -3,6 +3,13 @@
 The receiver only calls ``store_notification``; the sensor asks ``has_pending``; the run that
 fetches the ``resource_url``s calls ``claim_pending`` and then ``mark_done`` or ``mark_failed`` for
 each row. Claims are atomic, so two runs never fetch the same notification at the same time.
+
+The inbox is bounded: the receiver refuses new notifications while ``unprocessed_at_least`` its
+cap (nothing stored is ever dropped for room), and deletes processed rows (done, or failed for
+good) older than the retention with ``prune_processed``. A notification is a duplicate while a
+row with its type and URL is still here: waiting, or processed within the retention. After that
+the same URL is a new notification and is fetched again, which stores nothing twice (records
+are upserted by their ShipStation id).
 """
 
 import hashlib
@@ -26,6 +33,8 @@ CLAIM_TIMEOUT = timedelta(hours=1)
 MAX_ERROR_LENGTH = 2000
 
 PENDING, CLAIMED, DONE, FAILED = "pending", "claimed", "done", "failed"
+UNPROCESSED = (PENDING, CLAIMED)
+PROCESSED = (DONE, FAILED)  # failed rows left for retry are pending again, not failed
 
 _inbox = t.inbox
 _c = _inbox.c
@@ -59,7 +68,8 @@ def notification_digest(resource_type: str, resource_url: str) -> str:
 def store_notification(
     ledger: "Ledger", resource_type: str, resource_url: str, *, now: datetime | None = None
 ) -> bool:
-    """Queue one notification; False when the same one is already stored (in any status)."""
+    """Queue one notification; False when the same one is already stored (waiting, or processed
+    and not yet pruned)."""
     stmt = (
         upsert(ledger.engine.dialect.name, _inbox)
         .values(
@@ -94,6 +104,27 @@ def pending_count(ledger: "Ledger", *, now: datetime | None = None) -> int:
     query = sa.select(sa.func.count()).select_from(_inbox).where(_claimable(now or utcnow()))
     with ledger.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def unprocessed_at_least(ledger: "Ledger", count: int) -> bool:
+    """Whether ``count`` or more notifications wait to be processed (pending or claimed).
+
+    Counts at most ``count`` index entries, so the receiver can ask on every request.
+    """
+    if count < 1:
+        return True
+    waiting = sa.select(_c.id).where(_c.status.in_(UNPROCESSED)).limit(count).subquery()
+    query = sa.select(sa.func.count()).select_from(waiting)
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one()) >= count
+
+
+def prune_processed(ledger: "Ledger", older_than: timedelta, *, now: datetime | None = None) -> int:
+    """Delete processed rows (done, failed for good) older than ``older_than``; how many."""
+    cutoff = (now or utcnow()) - older_than
+    stmt = _inbox.delete().where(_c.status.in_(PROCESSED), _c.processed_at < cutoff)
+    with ledger.engine.begin() as conn:
+        return int(conn.execute(stmt).rowcount or 0)
 
 
 def counts_by_status(ledger: "Ledger") -> dict[str, int]:

@@ -13,6 +13,7 @@ from shipnav_dagster.sync.intake import store_orders, store_records
 from shipnav_dagster.sync.match import MatchSummary, match_open_records
 from shipnav_dagster.sync.poll import fetch_missing_orders
 from shipnav_dagster.sync.write import WriteOptions, WriteSummary, write_back
+from shipnav_dagster.webhooks.fetch_url import fetch_url
 from shipnav_dagster.webhooks.policy import is_allowed_resource_url
 
 SHIPMENT_TYPES = ("SHIP_NOTIFY", "ITEM_SHIP_NOTIFY")
@@ -42,7 +43,10 @@ def drain_inbox(
     run_id: str,
     log: Callable[[str], None] = lambda _m: None,
 ) -> InboxSummary:
-    """Fetch each claimed notification's resource_url and store what it points at."""
+    """Fetch each claimed notification's resource_url and store what it points at.
+
+    Fetched with the client's page size and the shipment items (``fetch_url``), whatever page
+    size the notification named."""
     summary = InboxSummary()
     for row in inbox.claim_pending(ledger, run_id):
         summary.notifications += 1
@@ -55,7 +59,7 @@ def drain_inbox(
             summary.failed.append(str(row["id"]))
             continue
         try:
-            items = shipstation.fetch_resource_url(_with_items(url))
+            items = shipstation.fetch_resource_url(fetch_url(url, shipstation.page_size))
             if kind in SHIPMENT_TYPES:
                 result = store_records(ledger, "shipment", items, run_id=run_id, seen_via="webhook")
                 summary.records += result.new + result.changed
@@ -69,13 +73,6 @@ def drain_inbox(
     if summary.records:
         fetch_missing_orders(shipstation, ledger, summary.records)
     return summary
-
-
-def _with_items(url: str) -> str:
-    """SHIP_NOTIFY URLs say includeShipmentItems=False; the line quantities need the items."""
-    return url.replace("includeShipmentItems=False", "includeShipmentItems=True").replace(
-        "includeShipmentItems=false", "includeShipmentItems=True"
-    )
 
 
 def replay(

@@ -8,6 +8,8 @@ all they carry and anyone who learns the receiver's address can send one. So the
   the collections these events point at, because the run later fetches them *with the API
   credentials* (``is_allowed_resource_url`` is the check, and the run repeats it);
 * never fetches anything itself: it validates, stores once, and answers within milliseconds;
+* keeps the inbox bounded (``bounds.py``): 503 with ``Retry-After`` while it is full, and
+  processed notifications pruned after the retention;
 * never logs the token (uvicorn's access log is replaced by one that redacts the path).
 """
 
@@ -18,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -28,6 +31,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shipnav_dagster.ledger.inbox import RESOURCE_TYPES, store_notification
+from shipnav_dagster.webhooks.bounds import (
+    DEFAULT_MAX_PENDING,
+    DEFAULT_RETENTION,
+    RETRY_AFTER_SECONDS,
+    InboxBounds,
+)
 from shipnav_dagster.webhooks.policy import MAX_RESOURCE_URL_LENGTH, resource_url_problem
 
 if TYPE_CHECKING:
@@ -58,13 +67,18 @@ def create_app(
     api_url: str,
     ledger: "Ledger",
     body_read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+    max_pending: int = DEFAULT_MAX_PENDING,
+    retention: timedelta = DEFAULT_RETENTION,
 ) -> Starlette:
-    """The receiver. Creates the ledger tables now, so the first notification cannot fail on them.
+    """The receiver. Creates the ledger tables now, so the first notification cannot fail on them,
+    and prunes processed notifications older than ``retention``.
 
     With no ``token`` every notification is answered 404: an open receiver would let anyone
     queue work.
     """
     ledger.create_all()
+    bounds = InboxBounds(ledger, max_pending=max_pending, retention=retention)
+    bounds.maybe_prune()
     _install_redaction()
     expected = token.encode() if token else None
 
@@ -83,13 +97,23 @@ def create_app(
         except ClientDisconnect:
             return Response(status_code=400)
         try:
-            new = await run_in_threadpool(store_notification, ledger, resource_type, resource_url)
+            full = await run_in_threadpool(bounds.is_full)
+            new = False
+            if not full:
+                new = await run_in_threadpool(store_notification, ledger, resource_type, resource_url)
         except Exception:
             # 5xx so that a sender that retries does; the URL was valid, only storing failed.
             log.exception("could not store a %s notification in the ledger", resource_type)
             return _error(503, "could not store the notification")
+        if full:
+            return JSONResponse(
+                {"error": "too many notifications wait to be processed; send this one again later"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         if new:
             log.info("queued %s notification", resource_type)
+            await run_in_threadpool(bounds.maybe_prune)
         return JSONResponse({"status": "queued" if new else "duplicate"}, status_code=200)
 
     async def healthz(request: Request) -> Response:
@@ -259,4 +283,6 @@ def app_from_settings(settings: "Settings", ledger: "Ledger | None" = None) -> S
         token=token,
         api_url=settings.shipstation_api_url,
         ledger=ledger or Ledger(settings.database_url),
+        max_pending=settings.shipnav_webhook_max_pending,
+        retention=timedelta(days=settings.shipnav_webhook_retention_days),
     )
