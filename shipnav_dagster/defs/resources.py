@@ -6,13 +6,14 @@ the event log: the values are read from the environment inside the run process.
 
 import contextlib
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from shipnav_dagster import redaction
 from shipnav_dagster.core.carriers import CarrierMapping, load_mapping
-from shipnav_dagster.defs.liveness import runs_over
+from shipnav_dagster.defs.liveness import process_tags, runs_over
 from shipnav_dagster.ledger import journal
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
@@ -35,6 +36,9 @@ class ShipnavResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._instance = context.instance
         self._run_id = context.run.run_id if context.run is not None else None
+        if self._instance is not None and self._run_id is not None:
+            # So a later run can tell that this one's process is gone if it is killed.
+            self._instance.add_run_tags(self._run_id, process_tags())
         # Settings (and so the log redaction) before any client exists or anything is logged.
         # A bad setting is reported where it is used, as before, so it is not raised here.
         with contextlib.suppress(SettingsError):
@@ -91,7 +95,7 @@ class ShipnavResource(dg.ConfigurableResource):
             dry_run=s.shipnav_dry_run if dry_run is None else dry_run,
             max_concurrency=s.nav_max_concurrency,
             chunk=s.shipnav_nav_filter_chunk,
-            posted_writable={"nav": True, "bc": False}.get(s.nav_platform),
+            posted_writable=posted_shipments_writable(s),
             record_state=record_state,
         )
 
@@ -116,3 +120,13 @@ class ShipnavResource(dg.ConfigurableResource):
                 client.close()
         if self._ledger is not None:
             self._ledger.dispose()
+
+
+def posted_shipments_writable(settings: Settings) -> bool | None:
+    """NAV_PLATFORM, else what the URL says: Business Central online is served from
+    api.businesscentral.dynamics.com, where page 130 is read-only. None: not known yet (the first
+    refusal of a posted-shipment PATCH teaches it, and is remembered in the ledger)."""
+    if settings.nav_platform != "auto":
+        return settings.nav_platform == "nav"
+    host = urlsplit(settings.nav_odata_url or "").hostname or ""
+    return False if host.endswith("businesscentral.dynamics.com") else None
