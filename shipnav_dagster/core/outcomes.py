@@ -102,15 +102,19 @@ def record_outcomes(
     ]
 
 
-def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict[str, Any]]:
-    """Ledger rows for every planned field change and skip of one order."""
+def change_rows(
+    result: OrderResult, records: Sequence[ShipRecord], *, applied_recorded: bool = False
+) -> list[dict[str, Any]]:
+    """Ledger rows for every planned field change and skip of one order. ``applied_recorded``:
+    the applied ones are in the ledger already (the writer records each PATCH as it lands)."""
     plan = result.plan
     keys = [r.record_key for r in records]
     rows: list[dict[str, Any]] = []
     applied = {id(p) for p in result.applied}
     # Patches applied in an earlier conflict round are not in the final plan (NAV already held
     # their values when it was made), but they were written and belong in the audit trail.
-    patches = list(result.applied) + [p for p in (plan.patches if plan else []) if id(p) not in applied]
+    patches = [] if applied_recorded else list(result.applied)
+    patches += [p for p in (plan.patches if plan else []) if id(p) not in applied]
     for patch in patches:
         if id(patch) in applied:
             status = "applied"
@@ -149,3 +153,21 @@ def change_rows(result: OrderResult, records: Sequence[ShipRecord]) -> list[dict
             }
         )
     return rows
+
+
+def applied_rows(nav_order_no: str, patch: EntityPatch, record_keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The audit rows of one PATCH NAV accepted."""
+    return [
+        {
+            "nav_order_no": nav_order_no,
+            "entity": patch.entity,
+            "entity_key": patch.key,
+            "field": name,
+            "before": patch.before.get(name),
+            "after": after,
+            "status": "applied",
+            "reason": None,
+            "record_keys": list(record_keys),
+        }
+        for name, after in patch.changes.items()
+    ]

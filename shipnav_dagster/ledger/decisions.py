@@ -116,27 +116,8 @@ class DecisionsMixin:
         """Planned/applied/skipped NAV field changes, with before and after values."""
         if not rows:
             return
-        now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(
-                t.changes.insert(),
-                [
-                    {
-                        "nav_order_no": r["nav_order_no"],
-                        "entity": r["entity"],
-                        "entity_key": r["entity_key"],
-                        "field": r["field"],
-                        "before": _text(r.get("before")),
-                        "after": _text(r.get("after")),
-                        "status": r["status"],
-                        "reason": r.get("reason"),
-                        "record_keys": json.dumps(sorted(r.get("record_keys", []))),
-                        "run_id": r.get("run_id") or run_id,
-                        "at": now,
-                    }
-                    for r in rows
-                ],
-            )
+            conn.execute(t.changes.insert(), change_values(rows, run_id=run_id, now=utcnow()))
 
     def match_conflicts(self, run_id: str | None) -> list[str]:
         """ShipStation orders whose records point at more than one NAV order after this run."""
@@ -242,6 +223,9 @@ def _update_records(
         "next_attempt_at": sa.bindparam("next_attempt_at"),
         "failure_kind": sa.bindparam("failure_kind"),
         "claimed_by_run": sa.bindparam("claim"),
+        # Unclaimed means no claim time either: a record nobody works on looks the same whoever
+        # last claimed it (a dry-run replay leaves every column as it found it).
+        "claimed_at": sa.case((sa.bindparam("claim").is_(None), sa.null()), else_=t.records.c.claimed_at),
         "updated_at": now,
         "last_run_id": run_id,
     }
@@ -254,6 +238,27 @@ def _update_records(
     stmt = stmt.values(**values)
     for chunk in chunks(list(updates), 2000):
         conn.execute(stmt, list(chunk))
+
+
+def change_values(
+    rows: Sequence[dict[str, Any]], *, run_id: str | None, now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "nav_order_no": r["nav_order_no"],
+            "entity": r["entity"],
+            "entity_key": r["entity_key"],
+            "field": r["field"],
+            "before": _text(r.get("before")),
+            "after": _text(r.get("after")),
+            "status": r["status"],
+            "reason": r.get("reason"),
+            "record_keys": json.dumps(sorted(r.get("record_keys", []))),
+            "run_id": r.get("run_id") or run_id,
+            "at": now,
+        }
+        for r in rows
+    ]
 
 
 def _text(value: object) -> str | None:

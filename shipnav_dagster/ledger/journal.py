@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger._sql import utcnow
+from shipnav_dagster.ledger.decisions import change_values
 from shipnav_dagster.ledger.repository import Ledger
 
 INTENDED, APPLIED, FAILED, CONFIRMED, NOT_APPLIED = (
@@ -66,13 +67,26 @@ def intend(
         )
 
 
-def settle(ledger: Ledger, intent_id: int, state: str, detail: str | None = None) -> None:
+def settle(
+    ledger: Ledger,
+    intent_id: int,
+    state: str,
+    detail: str | None = None,
+    *,
+    changes: Sequence[dict[str, Any]] = (),
+    run_id: str | None = None,
+) -> None:
+    """Settle an intended PATCH; ``changes`` (the applied field changes) are recorded in the same
+    transaction, so a PATCH that is settled as applied is always in the audit trail."""
+    now = utcnow()
     with ledger.engine.begin() as conn:
         conn.execute(
             t.journal.update()
             .where(t.journal.c.id == intent_id)
-            .values(state=state, detail=detail, settled_at=utcnow())
+            .values(state=state, detail=detail, settled_at=now)
         )
+        if changes:
+            conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=now))
 
 
 def unsettled(ledger: Ledger, *, dead_runs: Collection[str], limit: int = 1000) -> list[Intent]:

@@ -375,6 +375,21 @@ class Ledger(ClaimsMixin, DecisionsMixin):
                         group.pending.add(key)
         return grouped
 
+    def versions_of_order(self, nav_order_no: str) -> dict[str, int]:
+        """The records matched to one NAV order and their versions (one indexed query)."""
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    sa.select(t.records.c.record_key, t.records.c.version)
+                    .where(t.records.c.nav_order_no == nav_order_no)
+                    .where(
+                        t.records.c.status.notin_(
+                            (RecordStatus.AMBIGUOUS, RecordStatus.INVALID, RecordStatus.NO_ORDER_YET)
+                        )
+                    )
+                ).all()
+            )
+
     def record_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from shipnav_dagster.core.carriers import CarrierMapping
-from shipnav_dagster.core.outcomes import FailureKind, OrderResult, finished
+from shipnav_dagster.core.outcomes import FailureKind, OrderResult, applied_rows, finished
 from shipnav_dagster.core.planning import EntityPatch, OrderPlan, plan_order
 from shipnav_dagster.ledger import facts, journal
 from shipnav_dagster.ledger.repository import Ledger, OrderRecords
@@ -174,6 +174,12 @@ class OrderWriter:
                 for patch in sorted(plan.patches, key=lambda p: p.entity != "SalesLine"):
                     self._send(no, patch, state)
                     applied.append(patch)
+                if self.ledger.versions_of_order(no) != state.records.versions:
+                    # ShipStation changed a record of this order while it was being written (a
+                    # void seen by another run's poll, a new label matched to it): decide again
+                    # from both sides now, so NAV is not left with what was true a moment ago.
+                    state = self.reread(no)
+                    continue
                 return finished(no, plan, applied), state
             except _Conflict as conflict:
                 state = self.reread(no)
@@ -255,7 +261,20 @@ class OrderWriter:
         except httpx.TransportError as exc:
             journal.settle(self.ledger, intent, journal.FAILED, f"{type(exc).__name__}: {exc}")
             raise
-        journal.settle(self.ledger, intent, journal.APPLIED)
+        self._settle_applied(no, patch, intent, state)
+
+    def _settle_applied(
+        self, no: str, patch: EntityPatch, intent: int, state: OrderState, detail: str | None = None
+    ) -> None:
+        keys = [r.record_key for r in state.records.records]
+        journal.settle(
+            self.ledger,
+            intent,
+            journal.APPLIED,
+            detail,
+            changes=applied_rows(no, patch, keys),
+            run_id=self.run_id,
+        )
 
     def _landed(self, patch: EntityPatch, state: OrderState) -> bool:
         current: dict[str, Any] | None
