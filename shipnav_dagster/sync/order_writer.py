@@ -186,8 +186,8 @@ class OrderWriter:
                 # A PATCH whose answer was lost is retried by the client and then meets 409 on
                 # its own, now stale, ETag: if NAV holds exactly what it sent, it landed.
                 if self._landed(conflict.patch, state):
-                    journal.settle(
-                        self.ledger, conflict.intent, journal.APPLIED, "confirmed by re-reading NAV"
+                    self._settle_applied(
+                        no, conflict.patch, conflict.intent, state, "confirmed by re-reading NAV"
                     )
                     applied.append(conflict.patch)
                 else:
