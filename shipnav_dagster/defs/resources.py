@@ -6,7 +6,6 @@ the event log: the values are read from the environment inside the run process.
 
 import contextlib
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -17,6 +16,7 @@ from shipnav_dagster.defs.liveness import process_tags, runs_over
 from shipnav_dagster.ledger import journal
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
+from shipnav_dagster.nav.platform import posted_shipments_writable
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.sync.write import WriteOptions
@@ -95,7 +95,7 @@ class ShipnavResource(dg.ConfigurableResource):
             dry_run=s.shipnav_dry_run if dry_run is None else dry_run,
             max_concurrency=s.nav_max_concurrency,
             chunk=s.shipnav_nav_filter_chunk,
-            posted_writable=posted_shipments_writable(s),
+            posted_writable=posted_shipments_writable(s.nav_platform, s.nav_odata_url),
             record_state=record_state,
         )
 
@@ -120,13 +120,3 @@ class ShipnavResource(dg.ConfigurableResource):
                 client.close()
         if self._ledger is not None:
             self._ledger.dispose()
-
-
-def posted_shipments_writable(settings: Settings) -> bool | None:
-    """NAV_PLATFORM, else what the URL says: Business Central online is served from
-    api.businesscentral.dynamics.com, where page 130 is read-only. None: not known yet (the first
-    refusal of a posted-shipment PATCH teaches it, and is remembered in the ledger)."""
-    if settings.nav_platform != "auto":
-        return settings.nav_platform == "nav"
-    host = urlsplit(settings.nav_odata_url or "").hostname or ""
-    return False if host.endswith("businesscentral.dynamics.com") else None

@@ -500,6 +500,11 @@ class NavClient:
                 "NAV_CLIENT_ID/NAV_CLIENT_SECRET/NAV_SCOPE and that the app is registered in Business "
                 "Central (Microsoft Entra Applications) with permissions"
             )
+        elif isinstance(self.auth, NtlmAuth):
+            hint = (
+                "NAV rejected the Windows credentials (NTLM/Negotiate); check NAV_USERNAME (DOMAIN\\user) "
+                "and NAV_PASSWORD, and that the user is set up in NAV with permissions"
+            )
         else:
             hint = (
                 "NAV rejected the Basic credentials; check NAV_USERNAME/NAV_PASSWORD (or the web service key)"

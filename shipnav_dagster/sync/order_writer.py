@@ -76,8 +76,8 @@ class OrderWriter:
         self.run_id = run_id
         learned = facts.get(ledger, facts.POSTED_SHIPMENTS_READ_ONLY)
         self._posted_writable = options.posted_writable
-        if self._posted_writable is None and learned is not None and learned.value == "true":
-            self._posted_writable = False
+        if learned is not None and learned.value == "true":
+            self._posted_writable = False  # NAV itself refused: that outranks any setting
 
     @property
     def posted_writable(self) -> bool:
