@@ -68,11 +68,12 @@ def install_nav_filter_index() -> None:
     ``_orders`` (page 42's view: every record with Document_Type Order, rebuilt per request, 16 ms
     at 83k orders) is cached the same way: same record objects, rebuilt when the count changes.
     """
-    from shipnav_dagster.sandbox.nav import app as nav_app
     from shipnav_dagster.sandbox.nav import odata_filter as f
+    from shipnav_dagster.sandbox.nav import query as nav_query
+    from shipnav_dagster.sandbox.nav.schema import view
 
-    original = nav_app._matching
-    original_orders = nav_app._orders
+    original = nav_query._matching
+    original_orders = nav_query._orders
     orders_cache: dict[int, tuple[int, list[dict[str, Any]]]] = {}
 
     def orders(nav: Any) -> list[dict[str, Any]]:
@@ -109,13 +110,13 @@ def install_nav_filter_index() -> None:
         if cached is None or cached[0] != len(records):
             index: dict[Any, list[dict[str, Any]]] = {}
             for record in records:
-                index.setdefault(nav_app.view(entity, record)[name], []).append(record)
+                index.setdefault(view(entity, record)[name], []).append(record)
             cached = indexes[(entity.name, name)] = (len(records), index)
         picked = {id(r): r for v in dict.fromkeys(values) for r in cached[1].get(v, ())}
         return original(entity, list(picked.values()), opts)
 
-    nav_app._matching = matching
-    nav_app._orders = orders
+    nav_query._matching = matching
+    nav_query._orders = orders
 
 
 def serve_sandbox(n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str, stock: bool) -> int:
@@ -397,7 +398,9 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
     streams = [(s.stream, s.fetched) for s in poll.streams]
     fetched_by_id = poll.orders_fetched_by_id
     del poll
-    keys = ledger.claim(run_id, work=True, **({"limit": claim_limit} if claim_limit else {}))
+    keys = ledger.claim(
+        run_id, work=True, max_age=res.max_unmatched_age, **({"limit": claim_limit} if claim_limit else {})
+    )
     match = match_open_records(
         ledger,
         res.nav,

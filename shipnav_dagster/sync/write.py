@@ -74,14 +74,13 @@ def write_back(
         # In the worker, as soon as the order is done: a crash loses at most the orders in flight,
         # and those are in the journal.
         records = state.records
-        ledger.record_changes(change_rows(result, records.records, applied_recorded=True), run_id=run_id)
-        ledger.set_outcomes(
+        ledger.settle_order(
+            result.nav_order_no,
+            change_rows(result, records.records, applied_recorded=True),
             record_outcomes(result, records.records, records.pending, records.versions),
             run_id=run_id,
             dry_run=not options.record_state,
         )
-        # Another run may write this order as soon as this one is done with it.
-        ledger.release_orders(run_id, [result.nav_order_no])
         with lock:
             summary.add(result)
 
