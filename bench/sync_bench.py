@@ -1,4 +1,4 @@
-"""Benchmark of one full shipnav sync against the sandbox (issue #3 §8). Not a test.
+"""Benchmark of one full shipnav sync against the sandbox. Not a test: it prints figures.
 
     /work/venv/bin/python bench/sync_bench.py                 # 1,000 shipments, steps and job
     /work/venv/bin/python bench/sync_bench.py --n 10000

@@ -1,4 +1,4 @@
-"""Every operator-facing setting of CONTRACT.md, read and validated once.
+"""Every operator-facing setting (the environment variables the README lists), read and validated once.
 
 Field names are the environment variable names in lower case, so a validation error can always
 name the variable the operator has to fix. Secrets are ``SecretStr`` and never printed.

@@ -1,12 +1,12 @@
 """A small, thread-safe client for NAV / Business Central OData V4 page web services.
 
-What it guarantees (reference/nav.md):
-* every filter value and key is quoted by type and percent-encoded by httpx (§1.4);
-* collections are read with server-driven paging, following `@odata.nextLink` (§1.5), and only
+What it guarantees (the NAV behaviour behind each point is in docs/api-notes.md):
+* every filter value and key is quoted by type and percent-encoded by httpx;
+* collections are read with server-driven paging, following `@odata.nextLink`, and only
   ever on the configured host, so credentials are never sent elsewhere;
-* every PATCH carries the entity's own ETag in `If-Match`, never `*` (§1.6); a stale ETag is a
+* every PATCH carries the entity's own ETag in `If-Match`, never `*`; a stale ETag is a
   :class:`NavConflictError` ("re-read and decide again");
-* at most ``max_concurrency`` requests are in flight at once (BC allows 5 per user, §5), however
+* at most ``max_concurrency`` requests are in flight at once (BC online allows 5 per user), however
   many threads call in;
 * 429/502/503/504 are retried honouring `Retry-After` (bounded), 500 and transport failures with
   bounded, jittered exponential backoff (tenacity); other 4xx are never retried. Retrying a PATCH

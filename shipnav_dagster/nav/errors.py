@@ -1,8 +1,9 @@
 """NAV / Business Central OData errors, classified the way the write-back has to react to them.
 
 NAV answers `{"error":{"code":"<Category_Detail>","message":"<text>  CorrelationId:  <guid>."}}`
-(reference/nav.md §6). Branch on the HTTP status first and on the code second; keep the
-correlation id so an operator can quote it to the NAV administrator. Messages never carry an
+(learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/dynamics-error-codes).
+Branch on the HTTP status first and on the code second; keep the correlation id so an operator
+can quote it to the NAV administrator. Messages never carry an
 Authorization header, a token or a password: they are built from the response body only.
 """
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 MAX_RESOURCE_URL_LENGTH = 2048
 SHIPSTATION_V1_HOST = "ssapi.shipstation.com"
-# Seen in real notifications: ssapi11.shipstation.com, ssapiX... (reference §1, §5).
+# V1 notifications name shard hosts too: ssapi11.shipstation.com, ssapi7.shipstation.com...
 _SHARD_HOST = re.compile(r"ssapi[0-9]{1,4}\.shipstation\.com")
 # RFC 3986 characters only: no spaces, controls, backslashes or non-ASCII (IDNA look-alikes,
 # full-width dots) that different URL parsers would read differently.
