@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # auto: learn it (Business Central refuses a PATCH of a posted shipment as read-only); nav:
     # NAV 2013-2018, posted shipments writable; bc: Business Central, never PATCH them.
     nav_platform: Literal["auto", "nav", "bc"] = "auto"
+    # auto: PATCHes of different orders in JSON $batch requests where NAV accepts them (Business
+    # Central), single requests otherwise; off: always single requests.
+    nav_batch: Literal["auto", "off"] = "auto"
 
     # shipnav
     shipnav_database_url: SecretStr | None = None
@@ -112,7 +115,7 @@ class Settings(BaseSettings):
             return None
         return _http_url(value, getattr(info, "field_name", ""))
 
-    @field_validator("nav_auth", "nav_platform", mode="before")
+    @field_validator("nav_auth", "nav_platform", "nav_batch", mode="before")
     @classmethod
     def _auth_lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -97,6 +97,8 @@ class ShipnavResource(dg.ConfigurableResource):
             chunk=s.shipnav_nav_filter_chunk,
             posted_writable=posted_shipments_writable(s.nav_platform, s.nav_odata_url),
             record_state=record_state,
+            # NAV 2013-2018 has no $batch; elsewhere try it, and fall back on the first refusal.
+            batch=s.nav_batch == "auto" and s.nav_platform != "nav",
         )
 
     def dead_runs(self) -> set[str]:

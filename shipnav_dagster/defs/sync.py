@@ -214,6 +214,7 @@ def nav_tracking_writeback(
                 for k in ("written", "already_correct", "parked", "failed", "dry_run")
             },
             "nav_patches": dg.MetadataValue.int(summary.patches),
+            "nav_batches": dg.MetadataValue.int(summary.batches),
             "orders_busy_elsewhere": dg.MetadataValue.int(len(summary.busy)),
             "crashed_writes_settled": dg.MetadataValue.int(summary.recovered),
             "nav_requests": dg.MetadataValue.json(

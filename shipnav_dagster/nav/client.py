@@ -400,6 +400,10 @@ class NavClient:
     def patch_posted_shipment(self, no: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
         return self._patch(self.posted_shipment_path(no), etag, changes)
 
+    def patch_path(self, path: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the entity at ``path`` (below the service root) with its ETag."""
+        return self._patch(path, etag, changes)
+
     def _patch(self, path: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
         _check_etag(etag)
         if not changes:
@@ -413,6 +417,21 @@ class NavClient:
             # NAV answers 200 with the entity; a server that honours return=minimal does not.
             return self._get_entity(path, None)
         return self._json(response)
+
+    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body (a ``$batch``) and read the JSON answer."""
+        content = json.dumps(body, default=_json_default, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        return self._json(self._request("POST", self.url(path), content=content, headers=headers))
+
+    @staticmethod
+    def patch_body_problem(etag: str, changes: dict[str, Any]) -> None:
+        """The same checks a single PATCH makes, for an operation going into a ``$batch``."""
+        _check_etag(etag)
+        if not changes:
+            raise ValueError("nothing to PATCH")
+        for name in changes:
+            field_name(name)
 
     # --- plumbing ----------------------------------------------------------------------------
 
