@@ -233,6 +233,22 @@ class Ledger(ClaimsMixin, DecisionsMixin):
                 )
         return found
 
+    def parent_ids_of(self, order_ids: Iterable[int]) -> set[int]:
+        """The split parents of these orders (one column read, not whole orders)."""
+        ids = list(set(order_ids))
+        parents: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in chunks(ids):
+                parents.update(
+                    conn.execute(
+                        sa.select(t.orders.c.parent_id)
+                        .where(t.orders.c.order_id.in_(chunk))
+                        .where(t.orders.c.parent_id.is_not(None))
+                        .distinct()
+                    ).scalars()
+                )
+        return parents
+
     def order_ids_of(self, record_keys: Sequence[str]) -> set[int]:
         ids: set[int] = set()
         with self.engine.connect() as conn:

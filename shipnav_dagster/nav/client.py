@@ -38,7 +38,7 @@ from shipnav_dagster.nav.errors import (
     NavUnavailableError,
     error_from_response,
 )
-from shipnav_dagster.nav.filters import any_of, field_name, key_predicate
+from shipnav_dagster.nav.filters import any_of, eq, field_name, key_predicate
 from shipnav_dagster.nav.metadata import ServiceSchema, parse_metadata
 from shipnav_dagster.settings import Settings, SettingsError
 
@@ -440,16 +440,23 @@ class NavClient:
         return self._json(self._request("GET", self.url(path), params=params))
 
     def _chunks(self, field: str, values: Iterable[Any], size: int) -> Iterator[list[Any]]:
-        """Distinct non-blank values in groups of at most ``size`` and MAX_FILTER_CHARS encoded."""
+        """Distinct non-blank values in groups of at most ``size`` and MAX_FILTER_CHARS encoded.
+
+        The encoded length is kept as a running sum (each clause, plus `` or `` between clauses
+        and the parentheses), not recomputed for the whole filter at every value."""
         field_name(field)
+        separator = len(quote(" or ", safe=""))
+        parens = len(quote("()", safe=""))
         group: list[Any] = []
+        length = 0
         for value in dict.fromkeys(v for v in values if v not in (None, "")):
-            candidate = [*group, value]
-            too_long = len(quote(any_of(field, candidate), safe="")) > MAX_FILTER_CHARS
-            if group and (len(candidate) > size or too_long):
+            clause = len(quote(eq(field, value), safe=""))
+            grown = length + clause + (separator if group else parens)
+            if group and (len(group) >= size or grown > MAX_FILTER_CHARS):
                 yield group
-                candidate = [value]
-            group = candidate
+                group, grown = [], clause + parens
+            group.append(value)
+            length = grown
         if group:
             yield group
 
