@@ -119,7 +119,9 @@ def install_nav_filter_index() -> None:
     nav_query._orders = orders
 
 
-def serve_sandbox(n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str, stock: bool) -> int:
+def serve_sandbox(
+    n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str, stock: bool, waiting: float
+) -> int:
     """Build the bulk world, serve it, print one JSON line, serve until stdin closes."""
     from shipnav_dagster.sandbox.seed import build_bulk_world
     from shipnav_dagster.sandbox.server import SandboxServers
@@ -128,7 +130,7 @@ def serve_sandbox(n: int, seed: int, latency_ms: float, rate_limit: int, nav_aut
         install_nav_filter_index()
 
     started = time.perf_counter()
-    world = build_bulk_world(n, seed=seed)
+    world = build_bulk_world(n, seed=seed, waiting=waiting)
     built = time.perf_counter() - started
     world.shipstation.rate_limit_per_minute = rate_limit
     world.shipstation.faults.latency_ms = latency_ms
@@ -196,6 +198,8 @@ class Sandbox:
             str(args.ss_rate_limit),
             "--nav-auth",
             args.nav_auth,
+            "--waiting",
+            str(args.waiting),
             *(["--stock-sandbox"] if args.stock_sandbox else []),
         ]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -681,6 +685,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="steps mode only: records one run claims (default: Ledger.claim's own limit, as the job)",
     )
+    parser.add_argument(
+        "--waiting",
+        type=float,
+        default=0.0,
+        help="share of orders NAV does not have yet (their labels wait and are asked about by "
+        "every sync; e.g. 0.1 for a 10%% backlog)",
+    )
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -689,7 +700,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_sandbox:
         return serve_sandbox(
-            args.n, args.seed, args.latency_ms, args.ss_rate_limit, args.nav_auth, args.stock_sandbox
+            args.n,
+            args.seed,
+            args.latency_ms,
+            args.ss_rate_limit,
+            args.nav_auth,
+            args.stock_sandbox,
+            args.waiting,
         )
     if args.claim_limit and args.mode != "steps":
         raise SystemExit(
