@@ -152,7 +152,7 @@ def test_business_central_refusal_is_learned_once(harness: SyncHarness) -> None:
     label = sc.buy_label(world, order["orderId"], created=ago(hours=1))
     # Posted before shipnav saw the label: the posted shipment has no tracking.
     sc.post_nav_shipment(world, header["No"])
-    run1 = harness.run(NAV_PLATFORM="auto")  # tries page 130 once, is refused as read-only
+    run1 = harness.run(NAV_PLATFORM="auto", NAV_BATCH="off")  # tries page 130 once: refused, read-only
     assert run1.success
     assert run1.nav_count("PATCH", "PostedSalesShipment") == 1
     assert run1.record(key(label))["status"] == "written"
