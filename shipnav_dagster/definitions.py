@@ -1,5 +1,7 @@
 """The shipnav code location: one explicit Definitions object."""
 
+import warnings
+
 import dagster as dg
 
 from shipnav_dagster.defs.alerts import shipnav_run_failure_sensor
@@ -28,3 +30,11 @@ defs = dg.Definitions(
     sensors=[shipnav_unmatched_retry_sensor, shipnav_webhook_sensor, shipnav_run_failure_sensor],
     resources={"shipnav": ShipnavResource()},
 )
+
+# Resolving the definitions attaches the jobs to the sensors, and Dagster 1.13 then warns
+# (BetaWarning) about SensorDefinition's `owners` parameter, which Dagster passes itself. Resolved
+# here once (the result is cached), without that warning, so no terminal that loads the code
+# location shows it: shipnav's commands, `dagster dev`, the run workers.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    defs.get_repository_def()

@@ -5,6 +5,7 @@ the event log: the values are read from the environment inside the run process.
 """
 
 import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 
 import dagster as dg
@@ -17,7 +18,7 @@ from shipnav_dagster.ledger import journal
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.platform import posted_shipments_writable
-from shipnav_dagster.settings import Settings, SettingsError, load_settings
+from shipnav_dagster.settings import Settings, SettingsError, check_settings
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.sync.write import WriteOptions
 
@@ -40,14 +41,14 @@ class ShipnavResource(dg.ConfigurableResource):
             # So a later run can tell that this one's process is gone if it is killed.
             self._instance.add_run_tags(self._run_id, process_tags())
         # Settings (and so the log redaction) before any client exists or anything is logged.
-        # A bad setting is reported where it is used, as before, so it is not raised here.
-        with contextlib.suppress(SettingsError):
+        # A bad setting fails the step that uses it (the run's first), so it is not raised here.
+        with contextlib.suppress(dg.Failure):
             _ = self.settings
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            settings = load_settings()
+            settings = _settings_or_failure(lambda: check_settings(systems=False))
             # Every secret value of these settings (and its wire forms) leaves the logs as ***.
             redaction.install_for_settings(settings)
             self._settings = settings
@@ -68,7 +69,7 @@ class ShipnavResource(dg.ConfigurableResource):
     @property
     def shipstation(self) -> ShipStationClient:
         if self._shipstation is None:
-            s = self.settings.require(shipstation=True, nav=False)
+            s = self.settings_for_both_systems()
             assert s.shipstation_api_key is not None and s.shipstation_api_secret is not None
             self._shipstation = ShipStationClient(
                 s.shipstation_api_url,
@@ -81,10 +82,16 @@ class ShipnavResource(dg.ConfigurableResource):
     @property
     def nav(self) -> NavClient:
         if self._nav is None:
-            self._nav = NavClient.from_settings(self.settings.require(shipstation=False, nav=True))
+            self._nav = NavClient.from_settings(self.settings_for_both_systems())
             # The OAuth bearer token is fetched during the run: redact whatever it is by then.
             redaction.install(watch=[self._nav.auth])
         return self._nav
+
+    def settings_for_both_systems(self) -> Settings:
+        """The settings once ShipStation and NAV both have what they need: a run that lacks
+        anything fails at its first step, and the one message names everything either lacks."""
+        settings = self.settings
+        return _settings_or_failure(settings.require)
 
     def write_options(self, *, dry_run: bool | None = None, record_state: bool = True) -> WriteOptions:
         s = self.settings
@@ -122,3 +129,12 @@ class ShipnavResource(dg.ConfigurableResource):
                 client.close()
         if self._ledger is not None:
             self._ledger.dispose()
+
+
+def _settings_or_failure(read: Callable[[], Settings]) -> Settings:
+    """Settings errors end the step as one ``dg.Failure`` whose description is the message that
+    lists every problem, not as an exception with a stack trace."""
+    try:
+        return read()
+    except SettingsError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None

@@ -7,7 +7,7 @@ import dagster as dg
 
 from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.ledger import reports
-from shipnav_dagster.settings import read_environment
+from shipnav_dagster.settings import read_environment_leniently
 from shipnav_dagster.sync.match import match_open_records
 from shipnav_dagster.sync.poll import poll_shipstation
 from shipnav_dagster.sync.write import write_back
@@ -249,8 +249,9 @@ shipnav_sync_job = dg.define_asset_job(
 
 
 def build_sync_schedule() -> dg.ScheduleDefinition:
-    # Cron and time zone only: loading the code location never needs (or decrypts) secrets.
-    settings = read_environment()
+    # Cron and time zone only: loading the code location never needs (or decrypts) secrets, and
+    # never fails on a bad setting (an invalid one is at its default here; the runs report it).
+    settings, _invalid = read_environment_leniently()
     return dg.ScheduleDefinition(
         name="shipnav_sync_schedule",
         job=shipnav_sync_job,
