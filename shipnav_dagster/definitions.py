@@ -5,6 +5,7 @@ import warnings
 import dagster as dg
 
 from shipnav_dagster.defs.alerts import shipnav_run_failure_sensor
+from shipnav_dagster.defs.lag import nav_tracking_lag
 from shipnav_dagster.defs.reconcile import (
     nav_reconciliation,
     shipnav_reconcile_job,
@@ -23,8 +24,14 @@ from shipnav_dagster.defs.sync import (
 )
 
 defs = dg.Definitions(
-    assets=[nav_sales_orders, shipstation_shipments, shipment_matches, nav_tracking_writeback],
-    asset_checks=[nav_reconciliation],
+    assets=[
+        nav_sales_orders,
+        shipstation_shipments,
+        shipment_matches,
+        nav_tracking_writeback,
+        nav_tracking_lag,
+        nav_reconciliation,
+    ],
     jobs=[shipnav_sync_job, shipnav_replay_job, shipnav_reconcile_job],
     schedules=[build_sync_schedule(), shipnav_reconcile_schedule],
     sensors=[shipnav_unmatched_retry_sensor, shipnav_webhook_sensor, shipnav_run_failure_sensor],
