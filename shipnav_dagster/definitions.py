@@ -12,6 +12,7 @@ from shipnav_dagster.defs.reconcile import (
     shipnav_reconcile_schedule,
 )
 from shipnav_dagster.defs.replay import shipnav_replay_job
+from shipnav_dagster.defs.report import nav_month_end_report
 from shipnav_dagster.defs.resources import ShipnavResource
 from shipnav_dagster.defs.sensors import shipnav_unmatched_retry_sensor, shipnav_webhook_sensor
 from shipnav_dagster.defs.sync import (
@@ -31,6 +32,7 @@ defs = dg.Definitions(
         nav_tracking_writeback,
         nav_tracking_lag,
         nav_reconciliation,
+        nav_month_end_report,
     ],
     jobs=[shipnav_sync_job, shipnav_replay_job, shipnav_reconcile_job],
     schedules=[build_sync_schedule(), shipnav_reconcile_schedule],

@@ -65,6 +65,7 @@ def test_one_message_names_every_problem_of_both_systems(bad_env: Path) -> None:
         ["ledger"],
         ["ledger", "show", "shipment:1"],
         ["replay", "--all-due"],
+        ["report", "--month", "2026-11"],
         ["webhooks", "serve"],
     ],
 )
@@ -145,8 +146,13 @@ def test_reading_commands_without_a_ledger_create_nothing(
 ) -> None:
     for name in [*(n.upper() for n in Settings.model_fields), "DAGSTER_HOME"]:
         monkeypatch.delenv(name, raising=False)
+    # NAV settings that are valid (the report needs them) but never contacted.
+    monkeypatch.setenv("NAV_AUTH", "basic")
+    monkeypatch.setenv("NAV_ODATA_URL", "http://127.0.0.1:9/ODataV4/Company('X')")
+    monkeypatch.setenv("NAV_USERNAME", "u")
+    monkeypatch.setenv("NAV_PASSWORD", "p")
     monkeypatch.chdir(tmp_path)
-    for argv in (["ledger"], ["ledger", "show", "shipment:1"]):
+    for argv in (["ledger"], ["ledger", "show", "shipment:1"], ["report", "--month", "2026-11"]):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"shipnav: no ledger at {tmp_path / '.shipnav' / 'shipnav-ledger.db'}"), err

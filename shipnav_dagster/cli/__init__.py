@@ -7,7 +7,7 @@ import click
 
 # The modules, not their commands, are imported by name: ``shipnav_dagster.cli.check`` must stay
 # the module (a command object of the same name would shadow it).
-from shipnav_dagster.cli import check, demo, ledger, replay, sandbox, secrets, webhooks
+from shipnav_dagster.cli import check, demo, ledger, replay, report, sandbox, secrets, webhooks
 
 
 @click.group(
@@ -25,6 +25,7 @@ for command in (
     sandbox.sandbox,
     ledger.ledger,
     replay.replay,
+    report.report,
     webhooks.webhooks,
     check.check,
     secrets.secrets,
