@@ -7,7 +7,7 @@ import click
 
 # The modules, not their commands, are imported by name: ``shipnav_dagster.cli.check`` must stay
 # the module (a command object of the same name would shadow it).
-from shipnav_dagster.cli import check, demo, ledger, replay, report, sandbox, secrets, webhooks
+from shipnav_dagster.cli import check, demo, dev, ledger, replay, report, sandbox, secrets, webhooks
 
 
 @click.group(
@@ -22,6 +22,7 @@ def shipnav() -> None:
 # In the order ``shipnav --help`` lists them.
 for command in (
     demo.demo,
+    dev.dev,
     sandbox.sandbox,
     ledger.ledger,
     replay.replay,

@@ -1,5 +1,6 @@
 """What every ``shipnav`` command shares: settings errors as one message, exit codes, env output."""
 
+import contextlib
 import functools
 import os
 import re
@@ -8,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import ParamSpec
 
@@ -121,6 +123,16 @@ def stop_event() -> threading.Event:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, handle)
     return stop
+
+
+def shipnav_command() -> str:
+    """How to run this shipnav from the caller's folder, whether or not its virtualenv is active."""
+    script = Path(sys.executable).parent / "shipnav"
+    if not script.exists():
+        return "shipnav"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
 
 
 def err(message: str) -> None:
