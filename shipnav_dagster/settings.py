@@ -336,7 +336,10 @@ def _invalid_and_missing(invalid: Sequence[str]) -> str:
         system: [name for name in names if name.lower() not in defaults]
         for system, names in fallback.missing_by_system().items()
     }
-    assumed = {name.upper(): value for name, value in defaults.items() if name == "nav_auth"}
+    # Which NAV credentials are listed depends on NAV_AUTH: say which one, when it was invalid.
+    assumed = {
+        name.upper(): value for name, value in defaults.items() if name == "nav_auth" and missing["NAV"]
+    }
     return problems_message(invalid, missing, fallback._secret_store_note, assumed)
 
 

@@ -111,6 +111,10 @@ def test_a_run_fails_at_its_first_step_with_one_failure(bad_env: Path, job_name:
     assert_every_problem(data.user_failure_data.description or "")
     started = [e.step_key for e in result.all_events if e.is_step_start]
     assert started == [failures[0].step_key]
+    # The UI shows no stack trace under the message (only Dagster's frames would be there) ...
+    assert data.error is not None and data.error.stack == []
+    # ... and the process's own tracebacks are whole again once the run is over.
+    assert not hasattr(sys, "tracebacklimit")
 
 
 def test_the_schedule_loads_whatever_is_wrong(monkeypatch: pytest.MonkeyPatch, bad_env: Path) -> None:

@@ -5,6 +5,7 @@ the event log: the values are read from the environment inside the run process.
 """
 
 import contextlib
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -33,6 +34,8 @@ class ShipnavResource(dg.ConfigurableResource):
     _mapping: CarrierMapping | None = PrivateAttr(default=None)
     _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
     _run_id: str | None = PrivateAttr(default=None)
+    # sys.tracebacklimit as this resource found it, once it hides stack traces: (None,) = unset.
+    _saved_tracebacklimit: tuple[int | None] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._instance = context.instance
@@ -48,7 +51,7 @@ class ShipnavResource(dg.ConfigurableResource):
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            settings = _settings_or_failure(lambda: check_settings(systems=False))
+            settings = self._settings_or_failure(lambda: check_settings(systems=False))
             # Every secret value of these settings (and its wire forms) leaves the logs as ***.
             redaction.install_for_settings(settings)
             self._settings = settings
@@ -91,7 +94,7 @@ class ShipnavResource(dg.ConfigurableResource):
         """The settings once ShipStation and NAV both have what they need: a run that lacks
         anything fails at its first step, and the one message names everything either lacks."""
         settings = self.settings
-        return _settings_or_failure(settings.require)
+        return self._settings_or_failure(settings.require)
 
     def write_options(self, *, dry_run: bool | None = None, record_state: bool = True) -> WriteOptions:
         s = self.settings
@@ -120,7 +123,40 @@ class ShipnavResource(dg.ConfigurableResource):
     def max_unmatched_age(self) -> timedelta:
         return timedelta(hours=self.settings.shipnav_unmatched_max_age_hours)
 
+    # Settings errors: one message, no stack trace -------------------------------------------
+
+    def _settings_or_failure(self, read: Callable[[], Settings]) -> Settings:
+        """Settings errors end the step as one ``dg.Failure`` whose description is the message
+        that lists every problem."""
+        try:
+            return read()
+        except SettingsError as exc:
+            if self._run_id is not None:
+                self._hide_stack_traces()
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+    def _hide_stack_traces(self) -> None:
+        """Dagster's UI prints a step failure's stack trace under its message unless the stack is
+        empty, and a settings failure's stack holds nothing but Dagster's own frames. Python
+        formats every traceback to depth ``sys.tracebacklimit``
+        (https://docs.python.org/3/library/sys.html#sys.tracebacklimit), so it is 0 from here
+        until this run's resources are torn down; the run stops at this step anyway."""
+        if self._saved_tracebacklimit is None:
+            self._saved_tracebacklimit = (getattr(sys, "tracebacklimit", None),)
+            sys.tracebacklimit = 0
+
+    def _restore_stack_traces(self) -> None:
+        if self._saved_tracebacklimit is None:
+            return
+        (limit,), self._saved_tracebacklimit = self._saved_tracebacklimit, None
+        if limit is None:
+            with contextlib.suppress(AttributeError):
+                del sys.tracebacklimit
+        else:
+            sys.tracebacklimit = limit
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._restore_stack_traces()
         # Whatever step failed, the run's claims end with it.
         if self._ledger is not None and self._run_id is not None:
             self._ledger.release(self._run_id)
@@ -129,12 +165,3 @@ class ShipnavResource(dg.ConfigurableResource):
                 client.close()
         if self._ledger is not None:
             self._ledger.dispose()
-
-
-def _settings_or_failure(read: Callable[[], Settings]) -> Settings:
-    """Settings errors end the step as one ``dg.Failure`` whose description is the message that
-    lists every problem, not as an exception with a stack trace."""
-    try:
-        return read()
-    except SettingsError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
