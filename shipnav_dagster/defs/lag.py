@@ -1,6 +1,6 @@
 """Tracking lag, measured by every sync: how long the oldest shipped label has waited to be in
 NAV, and the shipped records by state, as numeric metadata (Dagster plots them over time on the
-asset's Plots tab). Its check warns past SHIPNAV_LAG_WARN_HOURS and fails past
+asset's Overview, Metadata > Plots). Its check warns past SHIPNAV_LAG_WARN_HOURS and fails past
 SHIPNAV_LAG_FAIL_HOURS."""
 
 from datetime import UTC, datetime
@@ -30,7 +30,7 @@ CHECK = "tracking_lag_within_limits"
     ],
     description="After each write-back: the age in hours of the oldest shipped ShipStation label "
     "that NAV does not hold yet (queued, ambiguous or parked) and the shipped records by state, as "
-    "the ledger records them. The Plots tab shows them over time.",
+    "the ledger records them. The asset's Overview plots them over time (Metadata > Plots).",
 )
 def nav_tracking_lag(shipnav: ShipnavResource) -> dg.MaterializeResult:
     s = shipnav.settings

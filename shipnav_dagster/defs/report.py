@@ -8,7 +8,7 @@ import dagster as dg
 
 from shipnav_dagster.core.tracking_state import STATE_ORDER
 from shipnav_dagster.defs.resources import ShipnavResource
-from shipnav_dagster.defs.sync import nav_sales_orders, nav_tracking_writeback
+from shipnav_dagster.defs.sync import GROUP, nav_sales_orders, nav_tracking_writeback
 from shipnav_dagster.defs.tables import table
 from shipnav_dagster.sync.report import COLUMNS, build_month_end, summary_markdown, write_month_end
 
@@ -20,7 +20,7 @@ UI_COLUMNS = [c for c in COLUMNS if c not in ("carrier", "service", "nav_agent_s
 
 @dg.asset(
     name="nav_month_end_report",
-    group_name="finance",
+    group_name=GROUP,
     kinds={"pandas", "csv", "excel"},
     partitions_def=MONTHS,
     deps=[nav_tracking_writeback, nav_sales_orders],
