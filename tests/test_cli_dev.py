@@ -172,6 +172,27 @@ def test_runs_launched_through_graphql_write_to_the_sandbox(session: DevSession)
     assert wait_for_run(client, reconcile) == "SUCCESS"
     assert 'Started execution of run for "shipnav_sync_job"' in (session.home / "dagster.log").read_text()
 
+    # The second terminal of the README: the session's environment, then the month-end report.
+    month = time.strftime("%Y-%m")
+    out = session.home.parent / "second-terminal"
+    out.mkdir()
+    shipnav = Path(sys.executable).parent / "shipnav"
+    done = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'set -a; . "{session.home / "shipnav.env"}"; set +a; "{shipnav}" report --month {month}',
+        ],
+        cwd=out,
+        env=fresh_machine_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"reading the ledger at {session.home / 'shipnav-ledger.db'}" in done.stderr
+    assert (out / f"shipnav-month-end-{month}.xlsx").is_file() and "in_nav" in done.stdout
+
 
 def test_stopping_stops_everything_it_started(session: DevSession) -> None:
     env = read_env_file(session.home / "shipnav.env")
