@@ -191,6 +191,7 @@ def test_runs_launched_through_graphql_write_to_the_sandbox(session: DevSession)
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"reading the ledger at {session.home / 'shipnav-ledger.db'}" in done.stderr
+    assert "Warning" not in done.stderr, done.stderr
     assert (out / f"shipnav-month-end-{month}.xlsx").is_file() and "in_nav" in done.stdout
 
 
