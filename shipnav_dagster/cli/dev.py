@@ -87,6 +87,7 @@ def dev(home: str, host: str, port: int, seed: int, orders: int) -> int:
         return serve_dagster(env, folder, host, port, stop)
     finally:
         servers.stop()
+        (folder / PID_NAME).unlink(missing_ok=True)
         err("shipnav dev: stopped")
 
 
