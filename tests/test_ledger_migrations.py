@@ -135,7 +135,7 @@ def test_check_reports_a_ledger_behind_and_leaves_it_alone(tmp_path: Path) -> No
     assert not (tmp_path / "none.db").exists()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_two_runs_storing_the_same_records_see_each_once(
     tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
