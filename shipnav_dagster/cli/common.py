@@ -126,8 +126,15 @@ def stop_event() -> threading.Event:
 
 
 def shipnav_command() -> str:
-    """How to run this shipnav from the caller's folder, whether or not its virtualenv is active."""
-    script = Path(sys.executable).parent / "shipnav"
+    """How to run this shipnav from the caller's folder, whether or not its virtualenv is active:
+    as the operator ran it (``.venv/bin/shipnav``), else the script beside this Python."""
+    invoked = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if invoked is not None and invoked.name == "shipnav" and invoked.exists():
+        return str(invoked) if not invoked.is_absolute() else _relative(invoked)
+    return _relative(Path(sys.executable).parent / "shipnav")
+
+
+def _relative(script: Path) -> str:
     if not script.exists():
         return "shipnav"
     with contextlib.suppress(ValueError):
