@@ -44,6 +44,9 @@ from tests.sync_harness import (
     sqlite_ledger_url,
 )
 
+GENERATIONS = ("v1", "v2")  # ShipStation API generations: the same world, read through each
+LABELS_CREATED = {"v1": "shipments_created", "v2": "labels_created_v2"}  # their cursors
+
 
 @pytest.fixture(scope="module")
 def instance() -> Iterator[dg.DagsterInstance]:
@@ -106,14 +109,14 @@ class Scenario:
 
 @contextmanager
 def shared_harness(
-    servers: SandboxServers, instance: dg.DagsterInstance, folder: Path
+    servers: SandboxServers, instance: dg.DagsterInstance, folder: Path, generation: str = "v1"
 ) -> Iterator[SyncHarness]:
     world = SandboxWorld()
     sc.install_shipping_agents(world)
     servers.world = world
     with (
         pytest.MonkeyPatch.context() as mp,
-        harness_for(mp, servers, world, instance, sqlite_ledger_url(folder)) as h,
+        harness_for(mp, servers, world, instance, sqlite_ledger_url(folder), generation) as h,
     ):
         yield h
 
@@ -313,11 +316,16 @@ def one_run_cases(world: SandboxWorld) -> dict[str, dict[str, Any]]:
     return c
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=GENERATIONS)
 def one_run(
-    sandbox_servers: SandboxServers, instance: dg.DagsterInstance, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    sandbox_servers: SandboxServers,
+    instance: dg.DagsterInstance,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scenario]:
-    with shared_harness(sandbox_servers, instance, tmp_path_factory.mktemp("one_run")) as h:
+    """Every case of ``one_run_cases``, synced through ShipStation V1, and through V2."""
+    folder = tmp_path_factory.mktemp(f"one_run_{request.param}")
+    with shared_harness(sandbox_servers, instance, folder, request.param) as h:
         cases = one_run_cases(h.world)
         first = h.run()
         ledger_after_first = first.records()
@@ -552,12 +560,17 @@ def test_two_posted_shipments_take_the_labels_in_order(one_run: Scenario) -> Non
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=GENERATIONS)
 def over_time(
-    sandbox_servers: SandboxServers, instance: dg.DagsterInstance, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    sandbox_servers: SandboxServers,
+    instance: dg.DagsterInstance,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scenario]:
-    """Run 1; then labels bought, voided, late-committed, NAV edited, tokens expired; run 2; run 3."""
-    with shared_harness(sandbox_servers, instance, tmp_path_factory.mktemp("over_time")) as h:
+    """Run 1; then labels bought, voided, late-committed, NAV edited, tokens expired; run 2; run 3.
+    Through ShipStation V1, and through V2."""
+    folder = tmp_path_factory.mktemp(f"over_time_{request.param}")
+    with shared_harness(sandbox_servers, instance, folder, request.param) as h:
         world, c = h.world, {}
         one = [("MUG-11OZ-BLK", 1)]
         _o, h1, lb1 = order_with_label(world, "60001", customer_name="Before Runs")
@@ -610,7 +623,7 @@ def over_time(
         first = h.run()
         ledger_after_first = first.records()
         nav_after_first = copy.deepcopy(world.nav.sales_orders)
-        cursor = first.ledger.get_cursor("shipments_created")
+        cursor = first.ledger.get_cursor(LABELS_CREATED[h.generation])
         assert cursor is not None
         window_end = cursor.astimezone(PACIFIC).replace(tzinfo=None)
 

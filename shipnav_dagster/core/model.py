@@ -46,9 +46,15 @@ class ShipRecord(BaseModel):
     source: Source
     source_id: int
     order_id: int | None = None
+    # The order's id as the API spells it where that is not just the number (V2: "se-123" for
+    # order_id 123); NAV may hold either spelling in External_Document_No.
+    order_ref: str | None = None
     order_key: str | None = None
     order_number: str | None = None
-    tracking_number: str | None = None
+    tracking_number: str | None = None  # the label's (master) tracking number
+    # Every package's tracking number of a multi-package label (V2 packages[]), the master first;
+    # empty when the label has one package.
+    package_tracking_numbers: tuple[str, ...] = ()
     carrier_code: str | None = None
     service_code: str | None = None
     ship_date: date | None = None
@@ -94,6 +100,7 @@ class OrderInfo(BaseModel):
     ship_to_name: str | None = None
     bill_to_name: str | None = None
     parent_id: int | None = None
+    status: str | None = None  # V1 orderStatus, V2 shipment_status: shown in the ledger only
 
 
 class NavOrder(BaseModel):

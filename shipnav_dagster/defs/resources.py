@@ -18,7 +18,8 @@ from shipnav_dagster.ledger import journal
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
-from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.shipstation.factory import open_source
+from shipnav_dagster.shipstation.source import ShipStationSource
 from shipnav_dagster.sync.write import WriteOptions
 
 
@@ -27,7 +28,7 @@ class ShipnavResource(dg.ConfigurableResource):
 
     _settings: Settings | None = PrivateAttr(default=None)
     _ledger: Ledger | None = PrivateAttr(default=None)
-    _shipstation: ShipStationClient | None = PrivateAttr(default=None)
+    _shipstation: ShipStationSource | None = PrivateAttr(default=None)
     _nav: NavClient | None = PrivateAttr(default=None)
     _mapping: CarrierMapping | None = PrivateAttr(default=None)
     _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
@@ -66,16 +67,10 @@ class ShipnavResource(dg.ConfigurableResource):
         return self._mapping
 
     @property
-    def shipstation(self) -> ShipStationClient:
+    def shipstation(self) -> ShipStationSource:
+        """The configured API generation (SHIPSTATION_API_VERSION): its streams and parsers."""
         if self._shipstation is None:
-            s = self.settings.require(shipstation=True, nav=False)
-            assert s.shipstation_api_key is not None and s.shipstation_api_secret is not None
-            self._shipstation = ShipStationClient(
-                s.shipstation_api_url,
-                s.shipstation_api_key.get_secret_value(),
-                s.shipstation_api_secret.get_secret_value(),
-                timeout=s.shipnav_http_timeout_seconds,
-            )
+            self._shipstation = open_source(self.settings)
         return self._shipstation
 
     @property

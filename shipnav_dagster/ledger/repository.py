@@ -164,7 +164,7 @@ class Ledger(ClaimsMixin, DecisionsMixin):
                 "ship_to_name": _storable(info.ship_to_name),
                 "bill_to_name": _storable(info.bill_to_name),
                 "parent_id": info.parent_id,
-                "order_status": _storable(payload.get("orderStatus")),
+                "order_status": _storable(info.status),
                 "modify_date": None,
                 "payload": _json(payload),
                 "payload_hash": payload_hash(payload),
