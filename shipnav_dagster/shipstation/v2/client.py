@@ -16,10 +16,10 @@ What it reads (https://docs.shipstation.com, the "ShipStation API v2" 2.0.0 spec
 
 Pages are as large as the API takes: ``page_size`` 500 (the spec sets no maximum; a 400 that
 names ``page_size`` makes the client ask again with a fifth of it, down to the default 25). Paging
-trusts none of ``total``, ``pages`` and ``links`` alone (``paging.py``); if ``total`` shrinks
-between pages (records left the filtered list, shifting the rest forward) the previous page is
-read again so none is skipped. Requests are paced by ``budget.py`` (200 a minute), a 429 waits
-``Retry-After``; retries and errors are those of both generations (``shipstation.http``).
+trusts none of ``total``, ``pages`` and ``links`` alone, and reads ascending lists page after page
+from the last time read, so records leaving or joining the list mid-scan hide none (``paging.py``).
+Requests are paced by ``budget.py`` (200 a minute), a 429 waits ``Retry-After``; retries and
+errors are those of both generations (``shipstation.http``).
 """
 
 import logging
@@ -41,20 +41,13 @@ from shipnav_dagster.shipstation.errors import (
 from shipnav_dagster.shipstation.http import ShipStationHttp
 from shipnav_dagster.shipstation.v2.budget import RequestBudget
 from shipnav_dagster.shipstation.v2.ids import se_id
-from shipnav_dagster.shipstation.v2.paging import (
-    collection_of_path,
-    has_more,
-    items_of,
-    record_id,
-    total_of,
-)
+from shipnav_dagster.shipstation.v2.paging import FetchPage, after_last, by_page, collection_of_path
 from shipnav_dagster.shipstation.v2.timeutil import filter_window, parse_instant
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 500
 SERVER_DEFAULT_PAGE_SIZE = 25  # the spec's page_size default; never asked for less
-MAX_PAGES = 10_000
 
 
 class ShipStationV2Client(ShipStationHttp):
@@ -112,7 +105,7 @@ class ShipStationV2Client(ShipStationHttp):
             "sort_by": "created_at",
             "sort_dir": "asc",
         }
-        return self._items("/v2/labels", params)
+        return self._ascending("/v2/labels", params, "created_at_start", "created_at")
 
     def iter_labels_voided(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """Labels voided since ``start``: newest void first, until the voids are older than it."""
@@ -128,7 +121,7 @@ class ShipStationV2Client(ShipStationHttp):
             "sort_by": "created_at",
             "sort_dir": "asc",
         }
-        return self._items("/v2/fulfillments", params)
+        return self._ascending("/v2/fulfillments", params, "create_date_start", "created_at")
 
     def iter_shipments_modified(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         lower, upper = filter_window(start, end)
@@ -138,7 +131,7 @@ class ShipStationV2Client(ShipStationHttp):
             "sort_by": "modified_at",
             "sort_dir": "asc",
         }
-        return self._items("/v2/shipments", params)
+        return self._ascending("/v2/shipments", params, "modified_at_start", "modified_at")
 
     # -- single reads, webhooks --------------------------------------------------------------------
 
@@ -198,23 +191,58 @@ class ShipStationV2Client(ShipStationHttp):
             raise ShipStationError("not a V2 list of labels, fulfillments or shipments", path=parts.path)
         target = parts._replace(query="", fragment="").geturl()
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        fetch = self._fetcher(target, parts.path or "/")
         records: list[dict[str, Any]] = []
-        for items in self._pages(target, params, collection, parts.path or "/"):
+        for items in by_page(fetch, params, collection, parts.path or "/", lambda: self.page_size):
             records.extend(items)
         return records
 
     # -- paging ------------------------------------------------------------------------------------
 
-    def _items(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def _fetch_page(self, url: str, path: str, query: dict[str, str], page: int) -> dict[str, Any]:
+        """One page of a list; a 400 that names page_size asks again with a fifth of it (down to
+        the API's default), which only the first page of a scan can meet."""
+        while True:
+            sent = {k: v for k, v in query.items() if k.lower() not in ("page", "page_size")}
+            sent.update(page=str(page), page_size=str(self.page_size))
+            try:
+                response = self._request("GET", url, params=sent, endpoint=path)
+            except ShipStationRequestError as exc:
+                if not self._smaller_pages(exc):
+                    raise
+                continue
+            assert response is not None
+            body = self._json_object(response, path)
+            collection = collection_of_path(path)
+            if collection is not None and isinstance(body.get(collection), list):
+                body[collection] = self._without_nulls(body[collection])
+            return body
+
+    def _fetcher(self, url: str, path: str) -> FetchPage:
+        return lambda query, page: self._fetch_page(url, path, query, page)
+
+    def _ascending(
+        self, path: str, params: dict[str, str], start_param: str, time_field: str
+    ) -> Iterator[dict[str, Any]]:
         collection = collection_of_path(path)
         assert collection is not None
-        for items in self._pages(path, params, collection, path):
+        pages = after_last(
+            self._fetcher(path, path),
+            params,
+            collection,
+            path,
+            lambda: self.page_size,
+            start_param=start_param,
+            time_field=time_field,
+        )
+        for items in pages:
             yield from items
 
     def _voids(self, params: dict[str, str], since: datetime) -> Iterator[dict[str, Any]]:
         newest_first = True
         previous: datetime | None = None
-        for items in self._pages("/v2/labels", params, "labels", "/v2/labels"):
+        path = "/v2/labels"
+        for items in by_page(self._fetcher(path, path), params, "labels", path, lambda: self.page_size):
             yield from items
             oldest = None
             for item in items:
@@ -232,62 +260,7 @@ class ShipStationV2Client(ShipStationHttp):
             if newest_first and oldest is not None and oldest < since:
                 return
 
-    def _pages(
-        self, url: str, params: dict[str, str], collection: str, path: str
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The new records of each page (deduplicated by id) until the list is exhausted."""
-        seen: set[Any] = set()
-        anonymous = 0  # items without an id: the parser stores them as invalid
-        previous_ids: tuple[Any, ...] | None = None
-        last_total: int | None = None
-        stepped_back: set[int] = set()
-        number = 1
-        for _ in range(MAX_PAGES):
-            query = {k: v for k, v in params.items() if k.lower() not in ("page", "page_size")}
-            query.update(page=str(number), page_size=str(self.page_size))
-            try:
-                response = self._request("GET", url, params=query, endpoint=path)
-            except ShipStationRequestError as exc:
-                if not self._smaller_pages(exc):
-                    raise
-                number, previous_ids, last_total = 1, None, None
-                continue
-            assert response is not None
-            body = self._json_object(response, path)
-            items = self._without_nulls(items_of(body, collection))
-            ids = tuple(record_id(item, collection) for item in items)
-            if any(i is not None for i in ids) and ids == previous_ids:
-                raise ShipStationError(
-                    f"page {number} repeated the page before it; the server ignores paging, refusing to loop",
-                    method="GET",
-                    path=path,
-                )
-            previous_ids = ids
-            fresh = [item for item, i in zip(items, ids, strict=True) if i is None or i not in seen]
-            anonymous += sum(1 for i in ids if i is None)
-            seen.update(i for i in ids if i is not None)
-            if fresh:
-                yield fresh
-            total = total_of(body)
-            shrank = last_total is not None and total is not None and total < last_total
-            if shrank and number > 1 and number not in stepped_back:
-                # Records left the list (a label voided mid-scan): the ones after them moved
-                # forward, so the page before this one is read again.
-                stepped_back.add(number)
-                last_total = total
-                number -= 1
-                continue
-            last_total = total if total is not None else last_total
-            more = has_more(
-                body, page=number, count=len(items), page_size=self.page_size, seen=len(seen) + anonymous
-            )
-            if not more:
-                return
-            number += 1
-        raise ShipStationError(f"more than {MAX_PAGES} pages; stopping", method="GET", path=path)
-
     def _smaller_pages(self, exc: ShipStationRequestError) -> bool:
-        """After a 400 that names page_size, ask with a fifth of it (down to the API's default)."""
         if exc.status != 400 or "page_size" not in exc.message or self.page_size <= SERVER_DEFAULT_PAGE_SIZE:
             return False
         self.page_size = max(SERVER_DEFAULT_PAGE_SIZE, self.page_size // 5)
