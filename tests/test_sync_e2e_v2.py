@@ -7,6 +7,9 @@ order, posted shipments...) run through both generations in ``test_sync_e2e.py``
 """
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -338,3 +341,30 @@ def test_v2_notification_with_an_off_host_url_is_never_requested(harness: SyncHa
         assert inbox.counts_by_status(harness.ledger) == {"failed": 1}
     finally:
         listener.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+
+def test_shipnav_demo_on_v2(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SHIPSTATION_", "NAV_", "SHIPNAV_", "DAGSTER_"))
+    }
+    shipnav = Path(sys.executable).parent / "shipnav"
+    done = subprocess.run(
+        [str(shipnav), "demo", "--shipstation", "v2", "--orders", "80", "--home", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "read through ShipStation API V2" in done.stdout
+    assert "written to NAV" in done.stdout
+    assert "ShipStation V2 requests:" in done.stdout
+    assert "0 NAV PATCH requests (nothing new to write)" in done.stdout
