@@ -1,4 +1,4 @@
-"""Benchmark of one full shipnav sync against the sandbox (issue #3 §8). Not a test.
+"""Benchmark of one full shipnav sync against the sandbox. Not a test: it prints figures.
 
     /work/venv/bin/python bench/sync_bench.py                 # 1,000 shipments, steps and job
     /work/venv/bin/python bench/sync_bench.py --n 10000
@@ -69,11 +69,12 @@ def install_nav_filter_index() -> None:
     ``_orders`` (page 42's view: every record with Document_Type Order, rebuilt per request, 16 ms
     at 83k orders) is cached the same way: same record objects, rebuilt when the count changes.
     """
-    from shipnav_dagster.sandbox.nav import app as nav_app
     from shipnav_dagster.sandbox.nav import odata_filter as f
+    from shipnav_dagster.sandbox.nav import query as nav_query
+    from shipnav_dagster.sandbox.nav.schema import view
 
-    original = nav_app._matching
-    original_orders = nav_app._orders
+    original = nav_query._matching
+    original_orders = nav_query._orders
     orders_cache: dict[int, tuple[int, list[dict[str, Any]]]] = {}
 
     def orders(nav: Any) -> list[dict[str, Any]]:
@@ -110,17 +111,24 @@ def install_nav_filter_index() -> None:
         if cached is None or cached[0] != len(records):
             index: dict[Any, list[dict[str, Any]]] = {}
             for record in records:
-                index.setdefault(nav_app.view(entity, record)[name], []).append(record)
+                index.setdefault(view(entity, record)[name], []).append(record)
             cached = indexes[(entity.name, name)] = (len(records), index)
         picked = {id(r): r for v in dict.fromkeys(values) for r in cached[1].get(v, ())}
         return original(entity, list(picked.values()), opts)
 
-    nav_app._matching = matching
-    nav_app._orders = orders
+    nav_query._matching = matching
+    nav_query._orders = orders
 
 
 def serve_sandbox(
-    n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str, stock: bool, generation: str
+    n: int,
+    seed: int,
+    latency_ms: float,
+    rate_limit: int,
+    nav_auth: str,
+    stock: bool,
+    waiting: float,
+    generation: str,
 ) -> int:
     """Build the bulk world, serve it, print one JSON line, serve until stdin closes."""
     from shipnav_dagster.sandbox.seed import build_bulk_world
@@ -130,7 +138,7 @@ def serve_sandbox(
         install_nav_filter_index()
 
     started = time.perf_counter()
-    world = build_bulk_world(n, seed=seed)
+    world = build_bulk_world(n, seed=seed, waiting=waiting)
     built = time.perf_counter() - started
     world.shipstation.rate_limit_per_minute = rate_limit
     world.shipstation.v2.rate_limit_per_minute = rate_limit
@@ -203,6 +211,8 @@ class Sandbox:
             str(args.ss_rate_limit),
             "--nav-auth",
             args.nav_auth,
+            "--waiting",
+            str(args.waiting),
             "--shipstation",
             args.shipstation,
             *(["--stock-sandbox"] if args.stock_sandbox else []),
@@ -407,7 +417,9 @@ def run_steps(label: str, sandbox: Sandbox, ledger_url: str, claim_limit: int | 
     streams = [(s.stream, s.fetched) for s in poll.streams]
     fetched_by_id = poll.orders_fetched_by_id
     del poll
-    keys = ledger.claim(run_id, work=True, **({"limit": claim_limit} if claim_limit else {}))
+    keys = ledger.claim(
+        run_id, work=True, max_age=res.max_unmatched_age, **({"limit": claim_limit} if claim_limit else {})
+    )
     match = match_open_records(
         ledger,
         res.nav,
@@ -700,6 +712,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="steps mode only: records one run claims (default: Ledger.claim's own limit, as the job)",
     )
+    parser.add_argument(
+        "--waiting",
+        type=float,
+        default=0.0,
+        help="share of orders NAV does not have yet (their labels wait and are asked about by "
+        "every sync; e.g. 0.1 for a 10%% backlog)",
+    )
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -716,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
             args.ss_rate_limit,
             args.nav_auth,
             args.stock_sandbox,
+            args.waiting,
             args.shipstation,
         )
     if args.claim_limit and args.mode != "steps":

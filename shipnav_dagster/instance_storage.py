@@ -23,7 +23,8 @@ from shipnav_dagster.instance_lock import instance_init_lock
 
 log = logging.getLogger("shipnav")
 
-PG_SCHEME = "postgresql+psycopg2"  # SQLAlchemy 2.1 defaults postgresql:// to psycopg 3 (dagster.md F2)
+# SQLAlchemy 2.1 makes postgresql:// mean psycopg 3; dagster-postgres needs psycopg2.
+PG_SCHEME = "postgresql+psycopg2"
 
 
 def postgres_url_from_env(environ: dict[str, str] | None = None) -> str | None:

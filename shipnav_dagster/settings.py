@@ -1,16 +1,18 @@
-"""Every operator-facing setting of CONTRACT.md, read and validated once.
+"""Every operator-facing setting (the environment variables the README lists), read and validated once.
 
 Field names are the environment variable names in lower case, so a validation error can always
 name the variable the operator has to fix. Secrets are ``SecretStr`` and never printed.
 """
 
 import os
+import re
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SHIPSTATION_URL = "https://ssapi.shipstation.com"  # V1
@@ -43,11 +45,28 @@ EXPECTED: dict[str, str] = {
     "SHIPNAV_NAV_FILTER_CHUNK": "an integer from 1 to 200",
     "SHIPNAV_WEBHOOK_RETENTION_DAYS": "a whole number of days from 1 to 3650",
     "SHIPNAV_WEBHOOK_MAX_PENDING": "a whole number of notifications from 1 to 10000000",
+    "SHIPNAV_LAG_WARN_HOURS": "a number of hours above 0",
+    "SHIPNAV_LAG_FAIL_HOURS": "a number of hours, at least SHIPNAV_LAG_WARN_HOURS",
+    "SHIPNAV_REPORT_DIR": "a folder for the month-end report files",
+    # What a missing credential is, for the one message that lists everything a run lacks.
+    "SHIPSTATION_API_KEY": "the ShipStation API key (ShipStation: Settings > Account > API Settings)",
+    "SHIPSTATION_API_SECRET": "the ShipStation API secret (V1 Basic auth password)",
+    "NAV_CLIENT_ID": "the OAuth 2.0 client (application) id registered for NAV / Business Central",
+    "NAV_CLIENT_SECRET": "the OAuth 2.0 client secret",
+    "NAV_USERNAME": "the NAV user name (DOMAIN\\user for Windows accounts)",
+    "NAV_PASSWORD": "the password or web service access key of NAV_USERNAME",
 }
 
 
 class SettingsError(ValueError):
-    """A setting is missing or invalid; the message names the variable and what it should hold."""
+    """A setting is missing or invalid; the message names the variable and what it should hold.
+
+    ``invalid`` has one ``NAME: expected ...`` line per invalid variable (empty when the error is
+    about something else, such as a stored secret that cannot be decrypted)."""
+
+    def __init__(self, message: str, invalid: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.invalid = list(invalid)
 
 
 def _http_url(value: str, name: str) -> str:
@@ -86,6 +105,9 @@ class Settings(BaseSettings):
     # auto: learn it (Business Central refuses a PATCH of a posted shipment as read-only); nav:
     # NAV 2013-2018, posted shipments writable; bc: Business Central, never PATCH them.
     nav_platform: Literal["auto", "nav", "bc"] = "auto"
+    # auto: PATCHes of different orders in JSON $batch requests where NAV accepts them (Business
+    # Central), single requests otherwise; off: always single requests.
+    nav_batch: Literal["auto", "off"] = "auto"
 
     # shipnav
     shipnav_database_url: SecretStr | None = None
@@ -112,6 +134,9 @@ class Settings(BaseSettings):
     # receiver answers 503 while this many wait to be processed (webhooks/app.py).
     shipnav_webhook_retention_days: int = Field(14, ge=1, le=3650)
     shipnav_webhook_max_pending: int = Field(10_000, ge=1, le=10_000_000)
+    shipnav_lag_warn_hours: float = Field(2.0, gt=0, le=8760)
+    shipnav_lag_fail_hours: float = Field(24.0, gt=0, le=8760)
+    shipnav_report_dir: Path | None = None
 
     # Why stored secrets could not be read (ledger unreachable), for require()'s message.
     _secret_store_note: str | None = PrivateAttr(default=None)
@@ -123,7 +148,7 @@ class Settings(BaseSettings):
             return None
         return _http_url(value, getattr(info, "field_name", ""))
 
-    @field_validator("nav_auth", "nav_platform", "shipstation_api_version", mode="before")
+    @field_validator("nav_auth", "nav_platform", "nav_batch", "shipstation_api_version", mode="before")
     @classmethod
     def _auth_lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -166,16 +191,39 @@ class Settings(BaseSettings):
             raise ValueError(f"file not found: {value}")
         return value
 
+    @model_validator(mode="after")
+    def _lag_thresholds(self) -> "Settings":
+        if self.shipnav_lag_fail_hours < self.shipnav_lag_warn_hours:
+            raise ValueError(
+                f"SHIPNAV_LAG_FAIL_HOURS ({self.shipnav_lag_fail_hours:g}) is below "
+                f"SHIPNAV_LAG_WARN_HOURS ({self.shipnav_lag_warn_hours:g})"
+            )
+        return self
+
     # Derived values -------------------------------------------------------------------------
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger URL, without creating anything (reading commands use this one)."""
+        if self.shipnav_database_url is not None and self.shipnav_database_url.get_secret_value():
+            return self.shipnav_database_url.get_secret_value()
+        return f"sqlite:///{default_ledger_file()}"
 
     @cached_property
     def database_url(self) -> str:
-        """The ledger URL; SQLite beside the Dagster instance unless configured."""
-        if self.shipnav_database_url is not None and self.shipnav_database_url.get_secret_value():
-            return self.shipnav_database_url.get_secret_value()
-        path = default_ledger_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        """The ledger URL; SQLite beside the Dagster instance unless configured. The default
+        SQLite folder is created, so a run can create the ledger in it."""
+        url = self.ledger_url
+        if self.shipnav_database_url is None or not self.shipnav_database_url.get_secret_value():
+            default_ledger_file().parent.mkdir(parents=True, exist_ok=True)
+        return url
+
+    @property
+    def report_dir(self) -> Path:
+        """Where the month-end report asset writes its files."""
+        if self.shipnav_report_dir is not None and str(self.shipnav_report_dir):
+            return self.shipnav_report_dir
+        return default_ledger_file().parent / "reports"
 
     @property
     def shipstation_version(self) -> Literal["v1", "v2"]:
@@ -206,20 +254,17 @@ class Settings(BaseSettings):
             needed += ["nav_username", "nav_password"]
         return [name.upper() for name in needed if not _present(getattr(self, name))]
 
+    def missing_by_system(self) -> dict[str, list[str]]:
+        """What each system still needs, as the settings themselves judge it (NAV_AUTH and the
+        ShipStation API generation decide which credentials are needed)."""
+        return {"ShipStation": self.missing_for_shipstation(), "NAV": self.missing_for_nav()}
+
     def require(self, *, shipstation: bool = True, nav: bool = True) -> "Settings":
         """Fail with one message naming every variable a sync needs but does not have."""
-        missing = (self.missing_for_shipstation() if shipstation else []) + (
-            self.missing_for_nav() if nav else []
-        )
-        if missing:
-            note = f"; {self._secret_store_note}" if self._secret_store_note else ""
-            raise SettingsError(
-                "missing settings: "
-                + ", ".join(missing)
-                + f" (SHIPSTATION_API_VERSION={self.shipstation_version}, NAV_AUTH={self.nav_auth}; "
-                "set them in the environment, in .env, "
-                f"or store secrets with `shipnav secrets set NAME`{note})"
-            )
+        wanted = {"ShipStation": shipstation, "NAV": nav}
+        missing = {system: names for system, names in self.missing_by_system().items() if wanted[system]}
+        if any(missing.values()):
+            raise SettingsError(problems_message([], missing, self._secret_store_note))
         return self
 
     def value(self, name: str) -> str:
@@ -270,13 +315,113 @@ def read_environment(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "?"
-            expected = EXPECTED.get(name, "a valid value")
-            detail = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: expected {expected} ({detail})")
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+        lines = _invalid_lines(exc)
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines), invalid=lines) from None
+
+
+def _invalid_lines(exc: ValidationError) -> list[str]:
+    """One ``NAME: expected ... (detail)`` line per invalid variable."""
+    lines: list[str] = []
+    for err in exc.errors():
+        name = str(err["loc"][0]).upper() if err["loc"] else _name_in(err["msg"])
+        expected = EXPECTED.get(name, "a valid value")
+        detail = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error":  # the message only repeats what is expected
+            detail = f"got {err['input']!r}"
+        lines.append(f"{name}: expected {expected} ({detail})")
+    return lines
+
+
+def _name_in(message: str) -> str:
+    """The variable a model-level check names first (its message starts with it)."""
+    word = message.removeprefix("Value error, ").split(" ", 1)[0]
+    return word if word.isupper() else "?"
+
+
+def check_settings(*, systems: bool = True) -> Settings:
+    """The settings, or one :class:`SettingsError` that lists every problem at once: each invalid
+    variable and what it expects, and every variable ShipStation or NAV still needs. Missing
+    credentials alone are a problem only with ``systems`` (commands that read just the ledger
+    pass False); once any value is invalid, the message lists the missing ones too.
+
+    What is missing is asked of the settings (``missing_by_system``), evaluated with each invalid
+    variable at its default, so one message covers both systems even when a value is wrong."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        if not exc.invalid:
+            raise
+        raise SettingsError(_invalid_and_missing(exc.invalid), invalid=exc.invalid) from None
+    if systems:
+        missing = settings.missing_by_system()
+        if any(missing.values()):
+            raise SettingsError(problems_message([], missing, settings._secret_store_note))
+    return settings
+
+
+def _invalid_and_missing(invalid: Sequence[str]) -> str:
+    defaults = _defaults_for(invalid)
+    try:
+        fallback = load_settings(**defaults)
+    except SettingsError:  # nothing more can be judged: report what is known
+        return problems_message(invalid, {}, None)
+    # An invalid value is reported once, as invalid, not also as missing.
+    missing = {
+        system: [name for name in names if name.lower() not in defaults]
+        for system, names in fallback.missing_by_system().items()
+    }
+    # Which NAV credentials are listed depends on NAV_AUTH: say which one, when it was invalid.
+    assumed = {
+        name.upper(): value for name, value in defaults.items() if name == "nav_auth" and missing["NAV"]
+    }
+    return problems_message(invalid, missing, fallback._secret_store_note, assumed)
+
+
+def _defaults_for(invalid: Sequence[str]) -> dict[str, object]:
+    """The default of every variable the invalid lines name (a cross-field check names two)."""
+    fields = [f for f in Settings.model_fields if any(_names(f, line) for line in invalid)]
+    return {f: Settings.model_fields[f].get_default(call_default_factory=True) for f in fields}
+
+
+def read_environment_leniently() -> tuple[Settings, list[str]]:
+    """The environment with every invalid variable at its default, and the invalid lines. For
+    what must load whatever is wrong (the code location's schedule); runs report the lines."""
+    try:
+        return read_environment(), []
+    except SettingsError as exc:
+        if not exc.invalid:
+            raise
+        try:
+            return read_environment(**_defaults_for(exc.invalid)), exc.invalid
+        except SettingsError:
+            return Settings.model_construct(), exc.invalid
+
+
+def _names(field: str, line: str) -> bool:
+    return re.search(rf"\b{field.upper()}\b", line) is not None
+
+
+def problems_message(
+    invalid: Sequence[str],
+    missing: dict[str, list[str]],
+    secret_store_note: str | None,
+    assumed: dict[str, object] | None = None,
+) -> str:
+    """Every problem, one line each, and how to fix them: the one message a command or run shows."""
+    lines = list(invalid)
+    for system, names in missing.items():
+        lines += [f"{name}: missing; {system} needs {EXPECTED.get(name, 'a value')}" for name in names]
+    count = len(lines)
+    text = [f"the settings need fixing ({count} problem{'s' if count != 1 else ''}):"]
+    text += [f"  {line}" for line in lines]
+    for name, value in (assumed or {}).items():
+        text.append(f"(what NAV needs is listed for {name}={value}, the default, until {name} is fixed)")
+    text.append(
+        "Set them in the environment or in .env; secrets can also be stored with `shipnav secrets set`."
+    )
+    if secret_store_note:
+        text.append(f"Stored secrets could not be read: {secret_store_note}.")
+    return "\n".join(text)
 
 
 def _fill_stored_secrets(settings: Settings) -> None:

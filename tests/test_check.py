@@ -478,3 +478,16 @@ def test_stored_secrets_are_used_and_never_printed(
     assert code == 0, out
     assert "OK   NAV: OAuth token obtained" in out
     assert env["NAV_CLIENT_SECRET"] not in out and key not in out
+
+
+def test_platform_line_says_whether_posted_shipments_are_written() -> None:
+    bc_online = "https://api.businesscentral.dynamics.com/v2.0/t/Production/ODataV4/Company('C')"
+    on_prem = "https://nav.example.com:7048/DynamicsNAV110/ODataV4/Company('C')"
+    assert "posted shipments are written too" in check_nav.platform_result("nav", on_prem, None).message
+    assert "read-only" in check_nav.platform_result("bc", on_prem, None).message
+    online = check_nav.platform_result("auto", bc_online, None)
+    assert online.level is rep.Level.OK and "Business Central online" in online.message
+    learned = check_nav.platform_result("auto", on_prem, "NAV answered ... on 2026-12-01")
+    assert learned.level is rep.Level.OK and "learned" in learned.message
+    unknown = check_nav.platform_result("auto", on_prem, None)
+    assert unknown.level is rep.Level.WARN and "NAV_PLATFORM" in unknown.fix

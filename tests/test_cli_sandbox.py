@@ -36,7 +36,7 @@ def test_sandbox_defaults() -> None:
     _, args = parse(["sandbox"])
     assert (args["host"], args["shipstation_port"], args["nav_port"]) == ("127.0.0.1", 0, 0)
     assert (args["seed"], args["orders"], args["latency_ms"], args["nav_auth"]) == (7, 300, 0.0, "oauth2")
-    assert (args["tracking_max_length"], args["rate_limit"]) == (30, 40)
+    assert (args["tracking_max_length"], args["rate_limit"], args["platform"]) == (None, 40, "nav2018")
     assert (args["generation"], args["shipstation_v2_port"], args["v2_rate_limit"]) == ("v1", 0, 200)
 
 
@@ -69,7 +69,8 @@ def test_sandbox_options() -> None:
         ["nonsense"],
         ["sandbox", "--nav-port", "70000"],
         ["sandbox", "--orders", "-1"],
-        ["sandbox", "--nav-auth", "ntlm"],
+        ["sandbox", "--nav-auth", "kerberos"],
+        ["sandbox", "--platform", "bc2"],
         ["sandbox", "--tracking-max-length", "0"],
         ["sandbox", "--latency-ms", "-5"],
         ["sandbox", "--shipstation", "v3"],

@@ -152,7 +152,7 @@ def test_business_central_refusal_is_learned_once(harness: SyncHarness) -> None:
     label = sc.buy_label(world, order["orderId"], created=ago(hours=1))
     # Posted before shipnav saw the label: the posted shipment has no tracking.
     sc.post_nav_shipment(world, header["No"])
-    run1 = harness.run()  # NAV_PLATFORM=auto: tries page 130 once, is refused as read-only
+    run1 = harness.run(NAV_PLATFORM="auto", NAV_BATCH="off")  # tries page 130 once: refused, read-only
     assert run1.success
     assert run1.nav_count("PATCH", "PostedSalesShipment") == 1
     assert run1.record(key(label))["status"] == "written"
@@ -244,3 +244,38 @@ def test_ntlm_sync_end_to_end(harness: SyncHarness) -> None:
     wrong = harness.run(expect_success=False, NAV_PASSWORD="not-the-password")
     assert not wrong.success
     assert "not-the-password" not in str(wrong.result.all_events)
+
+
+# --------------------------------------------------------------------------------------------
+# Business Central $batch
+# --------------------------------------------------------------------------------------------
+
+
+def test_business_central_batches_patches_and_settles_each_operation_on_its_own(harness: SyncHarness) -> None:
+    world = harness.world
+    sc.set_nav_platform(world, "bc")
+    written = [order_with_label(world, f"90{n:04d}") for n in range(230)]
+    _o, released, released_label = order_with_label(world, "909998")
+    world.nav.faults.concurrent_edit_next = 1  # the first PATCH meets "another user" (409)
+    run = harness.run(NAV_PLATFORM="bc")
+    for _o2, header, label in [*written, (None, released, released_label)]:
+        assert_written(run, label, header["No"])
+    operations = world.nav.batch_log.count("PATCH")
+    assert run.nav_count("PATCH") == 0, "every PATCH went inside a $batch"
+    batches = run.nav_count("POST", "$batch")
+    assert 3 <= batches <= 8, batches
+    assert operations >= 231  # one per order, plus the re-sent conflict
+    assert run.metadata("nav_tracking_writeback")["nav_batches"] == batches
+    calls = len(run.nav_requests)
+    assert calls / 231 <= 0.1, f"{calls} NAV requests for 231 orders"
+    assert harness.run().nav_count("POST", "$batch") == 0
+
+
+def test_nav_2018_has_no_batch_and_auto_falls_back_to_single_patches(harness: SyncHarness) -> None:
+    world = harness.world
+    labels = [order_with_label(world, f"91{n:04d}") for n in range(5)]
+    run = harness.run(NAV_PLATFORM="auto")
+    for _o, header, label in labels:
+        assert_written(run, label, header["No"])
+    assert run.nav_count("POST", "$batch") == 1  # tried once, refused as an unknown segment
+    assert run.nav_count("PATCH") == 5

@@ -1,7 +1,7 @@
 """The NAV emulator over real HTTP with a plain httpx client: it behaves as NAV is documented to.
 
 These tests do not use shipnav's NAV client on purpose: they pin the sandbox to the documented
-server behaviour (reference/nav.md), so the client is tested against NAV, not against itself.
+server behaviour (docs/api-notes.md), so the client is tested against NAV, not against itself.
 """
 
 import re

@@ -1,4 +1,4 @@
-"""Issue #5 §2: no secret value in logs, client errors, Dagster storage, the ledger or the console.
+"""No secret value in logs, client errors, Dagster storage, the ledger or the console.
 
 * The redaction filter on its own (messages, arguments, exception text, Basic-auth and URL
   forms, the NAV client's bearer token) and inside a Dagster run (``context.log`` and plain

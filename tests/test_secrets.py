@@ -1,4 +1,4 @@
-"""Issue #5 §1: credentials stored encrypted in the ledger (``shipnav secrets``).
+"""Credentials stored encrypted in the ledger (``shipnav secrets``).
 
 The commands are driven through ``shipnav_dagster.cli.main`` (and once as a real process with a
 pipe on stdin); ``load_settings()`` is checked for the environment-wins rule, wrong and missing

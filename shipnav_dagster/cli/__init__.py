@@ -1,5 +1,6 @@
 """The ``shipnav`` console script: one module per command, gathered into one click group."""
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -7,7 +8,7 @@ import click
 
 # The modules, not their commands, are imported by name: ``shipnav_dagster.cli.check`` must stay
 # the module (a command object of the same name would shadow it).
-from shipnav_dagster.cli import check, demo, ledger, replay, sandbox, secrets, webhooks
+from shipnav_dagster.cli import check, demo, dev, ledger, replay, report, sandbox, secrets, webhooks
 
 
 @click.group(
@@ -22,9 +23,11 @@ def shipnav() -> None:
 # In the order ``shipnav --help`` lists them.
 for command in (
     demo.demo,
+    dev.dev,
     sandbox.sandbox,
     ledger.ledger,
     replay.replay,
+    report.report,
     webhooks.webhooks,
     check.check,
     secrets.secrets,
@@ -42,8 +45,20 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
         return name, command.make_context(name, rest, parent=ctx).params
 
 
+def quiet_dagster_notices() -> None:
+    """Dagster's beta, preview and supersession notices are about Dagster's own interfaces, for
+    whoever writes the code, not for the operator at shipnav's terminal. (The classes Dagster
+    exports as dagster.BetaWarning etc.; their module is imported instead of dagster, which
+    takes a second.)"""
+    from dagster_shared.utils.warnings import BetaWarning, PreviewWarning, SupersessionWarning
+
+    for category in (BetaWarning, PreviewWarning, SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its return value is the exit code. A usage error exits 2 with the usage."""
+    quiet_dagster_notices()
     try:
         result = shipnav.main(
             args=list(argv) if argv is not None else None, prog_name="shipnav", standalone_mode=False

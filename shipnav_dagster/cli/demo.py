@@ -1,7 +1,6 @@
 """`shipnav demo`: the sandbox, a local Dagster instance, real sync runs, and what happened."""
 
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,16 +9,11 @@ from typing import TextIO
 
 import click
 
+from shipnav_dagster.cli.common import shipnav_command
+from shipnav_dagster.cli.home import prepare_home
 from shipnav_dagster.core.model import RecordStatus
-from shipnav_dagster.instance_lock import instance_init_lock
 from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger.repository import Ledger
-
-DEMO_INSTANCE_YAML = """\
-# Written by `shipnav demo`: a throwaway local instance (SQLite under this folder).
-telemetry:
-  enabled: false
-"""
 
 # Step-by-step Dagster logs stay in the instance (and the UI); the terminal gets the summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -53,25 +47,6 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def prepare_home(home: Path) -> Path:
-    """A fresh demo instance each time: the sandbox is re-seeded, so old history would mislead.
-
-    Emptied under the folder's instance lock, which is kept (a process waiting on it would
-    otherwise lock a deleted file while the next one creates a new one).
-    """
-    home = home.resolve()
-    with instance_init_lock(home) as lock_file:
-        for child in home.iterdir():
-            if child == lock_file:
-                continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-        (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
-    return home
-
-
 @click.command(
     "demo",
     help="Start the sandbox in-process, run shipnav_sync_job twice on a local SQLite Dagster "
@@ -103,7 +78,7 @@ def run_demo(
     from shipnav_dagster.sandbox.seed import build_world
     from shipnav_dagster.sandbox.server import running_sandbox
 
-    home = prepare_home(home)
+    home = prepare_home(home, "demo")
     world = build_world(seed=seed, orders=orders)
     out.write(
         f"shipnav demo: sandbox shop with {len(world.shipstation.orders)} ShipStation orders, "
@@ -133,10 +108,11 @@ def run_demo(
                 f"{patches_second} NAV PATCH requests (nothing new to write)\n"
                 f"ShipStation {generation.upper()} requests: {ss_log.count()}, "
                 f"NAV requests: {world.nav.log.count()}\n\n"
-                "Open the Dagster UI on this instance (runs, asset materializations, checks):\n"
-                f"  DAGSTER_HOME={home} dagster dev -m shipnav_dagster.definitions\n"
-                "Inspect the record-level ledger:\n"
-                f"  DAGSTER_HOME={home} shipnav ledger\n"
+                "Inspect this demo's record-level ledger:\n"
+                f"  DAGSTER_HOME={home} {shipnav_command()} ledger\n"
+                "Try it in the Dagster UI, with a live sandbox behind it (syncs, replays, schedules, "
+                "sensors, the month-end report):\n"
+                f"  {shipnav_command()} dev\n"
             )
             return 0 if first.success and second.success and patches_second == 0 else 1
 

@@ -7,7 +7,7 @@ from typing import TextIO
 
 import click
 
-from shipnav_dagster.cli.common import CommandError, settings
+from shipnav_dagster.cli.common import CommandError, open_ledger_for_reading, settings
 from shipnav_dagster.core.model import record_key_of
 from shipnav_dagster.ledger import reports
 from shipnav_dagster.ledger._sql import as_utc
@@ -15,7 +15,7 @@ from shipnav_dagster.ledger.repository import Ledger
 
 
 def open_ledger() -> Ledger:
-    return Ledger(settings().database_url).create_all()
+    return open_ledger_for_reading(settings())
 
 
 def _timestamp(value: str | None) -> datetime | None:

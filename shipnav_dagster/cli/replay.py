@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import click
 
-from shipnav_dagster.cli.common import EXIT_BUSY, CommandError, err
+from shipnav_dagster.cli.common import EXIT_BUSY, CommandError, err, settings
 from shipnav_dagster.core.model import record_key_of
 
 
@@ -27,6 +27,7 @@ from shipnav_dagster.core.model import record_key_of
 @click.option("--dry-run", is_flag=True, help="decide and show what would happen; change nothing")
 @click.option("--inbox", is_flag=True, help="first fetch waiting webhook notifications")
 def replay(records: tuple[str, ...], only_due: bool, dry_run: bool, inbox: bool) -> int:
+    settings(systems=True)  # a bad setting is one message and exit 2 here, not a failed run
     return launch_replay(records, only_due=only_due, dry_run=dry_run, from_inbox=inbox)
 
 

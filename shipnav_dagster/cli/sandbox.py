@@ -46,14 +46,26 @@ PORT = click.IntRange(0, 65535)
     show_default=True,
     help="added latency per request",
 )
-@click.option("--nav-auth", type=click.Choice(["oauth2", "basic"]), default="oauth2", show_default=True)
+@click.option(
+    "--nav-auth",
+    type=click.Choice(["oauth2", "basic", "ntlm"]),
+    default="oauth2",
+    show_default=True,
+    help="how NAV asks for credentials (ntlm: Windows authentication, as NAV 2013-2018 on-prem)",
+)
+@click.option(
+    "--platform",
+    type=click.Choice(["nav2018", "bc"]),
+    default="nav2018",
+    show_default=True,
+    help="the NAV product emulated: NAV 2018, or Business Central (read-only posted shipments, $batch)",
+)
 @click.option(
     "--tracking-max-length",
     type=click.IntRange(1, 250),
-    default=30,
-    show_default=True,
+    default=None,
     metavar="N",
-    help="length of NAV's Package Tracking No. (30 for NAV and BC up to v26, 50 from BC 27)",
+    help="length of NAV's Package Tracking No. (default: the platform's, 30 for NAV 2018, 50 for BC 27+)",
 )
 @click.option(
     "--rate-limit",
@@ -79,14 +91,18 @@ def sandbox(
     orders: int,
     latency_ms: float,
     nav_auth: str,
-    tracking_max_length: int,
+    platform: str,
+    tracking_max_length: int | None,
     rate_limit: int,
     v2_rate_limit: int,
 ) -> int:
+    from shipnav_dagster.sandbox.scenario import use_windows_auth
     from shipnav_dagster.sandbox.seed import build_world
     from shipnav_dagster.sandbox.server import SandboxServers
 
-    world = build_world(seed=seed, orders=orders, tracking_max_length=tracking_max_length)
+    world = build_world(seed=seed, orders=orders, tracking_max_length=tracking_max_length, platform=platform)
+    if nav_auth == "ntlm":
+        use_windows_auth(world)
     world.shipstation.rate_limit_per_minute = rate_limit
     world.shipstation.v2.rate_limit_per_minute = v2_rate_limit
     world.shipstation.faults.latency_ms = latency_ms

@@ -1,4 +1,7 @@
-"""Which NAV sales order a ShipStation record belongs to: the three tiers of CONTRACT.md. Pure.
+"""Which NAV sales order a ShipStation record belongs to: three tiers, strongest first. Pure.
+
+1. External_Document_No equals the order number, key or id; 2. No equals the order number (a
+split suffix ``-N`` stripped); 3. the customer name and the order date (Pacific calendar date).
 
 First hit wins. At each tier, exactly one candidate is a match; several candidates are
 ``ambiguous`` and stop the search (falling through to a weaker tier could pick the wrong order);

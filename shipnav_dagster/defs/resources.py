@@ -5,8 +5,9 @@ the event log: the values are read from the environment inside the run process.
 """
 
 import contextlib
+import sys
+from collections.abc import Callable
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -17,7 +18,8 @@ from shipnav_dagster.defs.liveness import process_tags, runs_over
 from shipnav_dagster.ledger import journal
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.settings import Settings, SettingsError, load_settings
+from shipnav_dagster.nav.platform import posted_shipments_writable
+from shipnav_dagster.settings import Settings, SettingsError, check_settings
 from shipnav_dagster.shipstation.factory import open_source
 from shipnav_dagster.shipstation.source import ShipStationSource
 from shipnav_dagster.sync.write import WriteOptions
@@ -33,6 +35,8 @@ class ShipnavResource(dg.ConfigurableResource):
     _mapping: CarrierMapping | None = PrivateAttr(default=None)
     _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
     _run_id: str | None = PrivateAttr(default=None)
+    # sys.tracebacklimit as this resource found it, once it hides stack traces: (None,) = unset.
+    _saved_tracebacklimit: tuple[int | None] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._instance = context.instance
@@ -41,14 +45,14 @@ class ShipnavResource(dg.ConfigurableResource):
             # So a later run can tell that this one's process is gone if it is killed.
             self._instance.add_run_tags(self._run_id, process_tags())
         # Settings (and so the log redaction) before any client exists or anything is logged.
-        # A bad setting is reported where it is used, as before, so it is not raised here.
-        with contextlib.suppress(SettingsError):
+        # A bad setting fails the step that uses it (the run's first), so it is not raised here.
+        with contextlib.suppress(dg.Failure):
             _ = self.settings
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            settings = load_settings()
+            settings = self._settings_or_failure(lambda: check_settings(systems=False))
             # Every secret value of these settings (and its wire forms) leaves the logs as ***.
             redaction.install_for_settings(settings)
             self._settings = settings
@@ -70,16 +74,22 @@ class ShipnavResource(dg.ConfigurableResource):
     def shipstation(self) -> ShipStationSource:
         """The configured API generation (SHIPSTATION_API_VERSION): its streams and parsers."""
         if self._shipstation is None:
-            self._shipstation = open_source(self.settings)
+            self._shipstation = open_source(self.settings_for_both_systems())
         return self._shipstation
 
     @property
     def nav(self) -> NavClient:
         if self._nav is None:
-            self._nav = NavClient.from_settings(self.settings.require(shipstation=False, nav=True))
+            self._nav = NavClient.from_settings(self.settings_for_both_systems())
             # The OAuth bearer token is fetched during the run: redact whatever it is by then.
             redaction.install(watch=[self._nav.auth])
         return self._nav
+
+    def settings_for_both_systems(self) -> Settings:
+        """The settings once ShipStation and NAV both have what they need: a run that lacks
+        anything fails at its first step, and the one message names everything either lacks."""
+        settings = self.settings
+        return self._settings_or_failure(settings.require)
 
     def write_options(self, *, dry_run: bool | None = None, record_state: bool = True) -> WriteOptions:
         s = self.settings
@@ -90,8 +100,10 @@ class ShipnavResource(dg.ConfigurableResource):
             dry_run=s.shipnav_dry_run if dry_run is None else dry_run,
             max_concurrency=s.nav_max_concurrency,
             chunk=s.shipnav_nav_filter_chunk,
-            posted_writable=posted_shipments_writable(s),
+            posted_writable=posted_shipments_writable(s.nav_platform, s.nav_odata_url),
             record_state=record_state,
+            # NAV 2013-2018 has no $batch; elsewhere try it, and fall back on the first refusal.
+            batch=s.nav_batch == "auto" and s.nav_platform != "nav",
         )
 
     def dead_runs(self) -> set[str]:
@@ -106,7 +118,40 @@ class ShipnavResource(dg.ConfigurableResource):
     def max_unmatched_age(self) -> timedelta:
         return timedelta(hours=self.settings.shipnav_unmatched_max_age_hours)
 
+    # Settings errors: one message, no stack trace -------------------------------------------
+
+    def _settings_or_failure(self, read: Callable[[], Settings]) -> Settings:
+        """Settings errors end the step as one ``dg.Failure`` whose description is the message
+        that lists every problem."""
+        try:
+            return read()
+        except SettingsError as exc:
+            if self._run_id is not None:
+                self._hide_stack_traces()
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+    def _hide_stack_traces(self) -> None:
+        """Dagster's UI prints a step failure's stack trace under its message unless the stack is
+        empty, and a settings failure's stack holds nothing but Dagster's own frames. Python
+        formats every traceback to depth ``sys.tracebacklimit``
+        (https://docs.python.org/3/library/sys.html#sys.tracebacklimit), so it is 0 from here
+        until this run's resources are torn down; the run stops at this step anyway."""
+        if self._saved_tracebacklimit is None:
+            self._saved_tracebacklimit = (getattr(sys, "tracebacklimit", None),)
+            sys.tracebacklimit = 0
+
+    def _restore_stack_traces(self) -> None:
+        if self._saved_tracebacklimit is None:
+            return
+        (limit,), self._saved_tracebacklimit = self._saved_tracebacklimit, None
+        if limit is None:
+            with contextlib.suppress(AttributeError):
+                del sys.tracebacklimit
+        else:
+            sys.tracebacklimit = limit
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._restore_stack_traces()
         # Whatever step failed, the run's claims end with it.
         if self._ledger is not None and self._run_id is not None:
             self._ledger.release(self._run_id)
@@ -115,13 +160,3 @@ class ShipnavResource(dg.ConfigurableResource):
                 client.close()
         if self._ledger is not None:
             self._ledger.dispose()
-
-
-def posted_shipments_writable(settings: Settings) -> bool | None:
-    """NAV_PLATFORM, else what the URL says: Business Central online is served from
-    api.businesscentral.dynamics.com, where page 130 is read-only. None: not known yet (the first
-    refusal of a posted-shipment PATCH teaches it, and is remembered in the ledger)."""
-    if settings.nav_platform != "auto":
-        return settings.nav_platform == "nav"
-    host = urlsplit(settings.nav_odata_url or "").hostname or ""
-    return False if host.endswith("businesscentral.dynamics.com") else None

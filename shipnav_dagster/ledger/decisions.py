@@ -92,25 +92,30 @@ class DecisionsMixin:
         backoff; an outage is taken again by the next run that reaches NAV."""
         if not outcomes:
             return
-        now = utcnow()
-        events = [
-            event(
-                now,
-                run_id,
-                ("dry_run_outcome_" if dry_run else "outcome_") + o.status,
-                ("dry run, nothing changed: " if dry_run else "") + o.reason,
-                o.record_key,
-                o.nav_order_no,
-            )
-            for o in outcomes
-        ]
         with self.engine.begin() as conn:
-            if not dry_run:
-                attempts = _attempts(conn, [o.record_key for o in outcomes])
-                updates = [_outcome_values(o, attempts.get(o.record_key, 0), now) for o in outcomes]
-                versions = {o.record_key: o.version for o in outcomes if o.version is not None}
-                _update_records(conn, updates, versions or None, now, run_id, include_match=False)
-            add_events(conn, events)
+            _set_outcomes(conn, outcomes, run_id=run_id, dry_run=dry_run)
+
+    def settle_order(
+        self,
+        nav_order_no: str,
+        changes: Sequence[dict[str, Any]],
+        outcomes: Sequence[Outcome],
+        *,
+        run_id: str,
+        dry_run: bool = False,
+    ) -> None:
+        """One order's result in one transaction: its field changes, its records' outcomes, and
+        the end of this run's claim on it (another run may write it from now on)."""
+        with self.engine.begin() as conn:
+            if changes:
+                conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=utcnow()))
+            if outcomes:
+                _set_outcomes(conn, outcomes, run_id=run_id, dry_run=dry_run)
+            conn.execute(
+                t.order_claims.delete()
+                .where(t.order_claims.c.run_id == run_id)
+                .where(t.order_claims.c.nav_order_no == nav_order_no)
+            )
 
     def record_changes(self, rows: Sequence[dict[str, Any]], *, run_id: str | None) -> None:
         """Planned/applied/skipped NAV field changes, with before and after values."""
@@ -140,6 +145,29 @@ class DecisionsMixin:
                 f"ShipStation order {order_id} is matched to {n} different NAV orders"
                 for order_id, n in conn.execute(stmt).all()
             ]
+
+
+def _set_outcomes(
+    conn: sa.Connection, outcomes: Sequence[Outcome], *, run_id: str | None, dry_run: bool
+) -> None:
+    now = utcnow()
+    events = [
+        event(
+            now,
+            run_id,
+            ("dry_run_outcome_" if dry_run else "outcome_") + o.status,
+            ("dry run, nothing changed: " if dry_run else "") + o.reason,
+            o.record_key,
+            o.nav_order_no,
+        )
+        for o in outcomes
+    ]
+    if not dry_run:
+        attempts = _attempts(conn, [o.record_key for o in outcomes])
+        updates = [_outcome_values(o, attempts.get(o.record_key, 0), now) for o in outcomes]
+        versions = {o.record_key: o.version for o in outcomes if o.version is not None}
+        _update_records(conn, updates, versions or None, now, run_id, include_match=False)
+    add_events(conn, events)
 
 
 def _decision_values(

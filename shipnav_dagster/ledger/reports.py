@@ -1,9 +1,9 @@
 """Read-only queries over the ledger for people: the operator's listings, the demo's summary,
-the reconciliation's window. Nothing here writes."""
+the month-end report, the reconciliation's window and the tracking lag. Nothing here writes."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,34 +93,6 @@ def records_by_status(ledger: Ledger) -> dict[str, list[tuple[str, str | None, s
 
 
 @dataclass(frozen=True)
-class WindowRecord:
-    """A shipped, non-voided outbound record the reconciliation looks at."""
-
-    record_key: str
-    status: str
-    reason: str | None
-    nav_order_no: str | None
-    first_seen_at: datetime | None
-
-
-def shipped_records_since(ledger: Ledger, since: datetime) -> list[WindowRecord]:
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                t.records.c.record_key,
-                t.records.c.status,
-                t.records.c.status_reason,
-                t.records.c.nav_order_no,
-                t.records.c.first_seen_at,
-            )
-            .where(t.records.c.created_at >= since)
-            .where(t.records.c.voided.is_(False))
-            .where(t.records.c.is_return.is_(False))
-        ).all()
-    return [WindowRecord(*row) for row in rows]
-
-
-@dataclass(frozen=True)
 class Waiting:
     """What is queued, and when the retry sensor next finds something due."""
 
@@ -174,3 +146,101 @@ def run_outcomes(ledger: Ledger, run_id: str) -> list[RunOutcome]:
                 break
         last[key] = RunOutcome(key, outcome, nav_no, message)
     return sorted(last.values(), key=lambda o: o.record_key)
+
+
+@dataclass(frozen=True)
+class ShippedRecord:
+    """A shipped, non-voided, outbound ShipStation record with a tracking number, as the
+    month-end report and the reconciliation list it."""
+
+    record_key: str
+    source: str
+    order_number: str | None
+    tracking_number: str
+    carrier_code: str | None
+    service_code: str | None
+    ship_date: date | None
+    created_at: datetime | None  # None only for a record whose payload could not be read
+    status: str
+    reason: str | None
+    nav_order_no: str | None
+    first_seen_at: datetime
+
+
+def _outbound_with_tracking() -> list[sa.ColumnElement[bool]]:
+    """Shipped: not voided, not a return label, and carrying a tracking number."""
+    r = t.records.c
+    return [
+        r.voided.is_(False),
+        r.is_return.is_(False),
+        sa.func.coalesce(sa.func.trim(r.tracking_number), "") != "",
+    ]
+
+
+def _shipped() -> sa.Select[Any]:
+    r = t.records.c
+    return (
+        sa.select(
+            r.record_key,
+            r.source,
+            r.order_number,
+            r.tracking_number,
+            r.carrier_code,
+            r.service_code,
+            r.ship_date,
+            r.created_at,
+            r.status,
+            r.status_reason.label("reason"),
+            r.nav_order_no,
+            r.first_seen_at,
+        )
+        .where(*_outbound_with_tracking())
+        .order_by(r.ship_date, r.created_at, r.record_key)
+    )
+
+
+def _shipped_rows(ledger: Ledger, stmt: sa.Select[Any]) -> list[ShippedRecord]:
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(stmt).mappings().all()
+    return [
+        ShippedRecord(
+            **{**row, "created_at": as_utc(row["created_at"]), "first_seen_at": as_utc(row["first_seen_at"])}
+        )
+        for row in rows
+    ]
+
+
+def shipped_created_since(ledger: Ledger, since: datetime) -> list[ShippedRecord]:
+    """Shipped records whose label or fulfillment was created at or after ``since``."""
+    return _shipped_rows(ledger, _shipped().where(t.records.c.created_at >= since))
+
+
+def shipped_between(ledger: Ledger, first_day: date, end_day: date) -> list[ShippedRecord]:
+    """Shipped records whose ship date is in ``[first_day, end_day)``; a record without a ship
+    date counts by the UTC date it was created (ShipStation sets a ship date on every label and
+    fulfillment, so this is a fallback)."""
+    r = t.records.c
+    start = datetime.combine(first_day, time.min, tzinfo=UTC)
+    end = datetime.combine(end_day, time.min, tzinfo=UTC)
+    in_period = sa.or_(
+        sa.and_(r.ship_date >= first_day, r.ship_date < end_day),
+        sa.and_(r.ship_date.is_(None), r.created_at >= start, r.created_at < end),
+    )
+    return _shipped_rows(ledger, _shipped().where(in_period))
+
+
+def shipped_status_counts(ledger: Ledger) -> dict[str, int]:
+    """Every shipped, outbound record with a tracking number, counted by status (one grouped
+    query: the tracking lag after every sync)."""
+    r = t.records.c
+    stmt = sa.select(r.status, sa.func.count()).where(*_outbound_with_tracking()).group_by(r.status)
+    with ledger.engine.connect() as conn:
+        return {status: count for status, count in conn.execute(stmt).all()}
+
+
+def oldest_shipped_not_in(ledger: Ledger, statuses: Sequence[str]) -> ShippedRecord | None:
+    """The shipped record created first among those whose status is not one of ``statuses``."""
+    stmt = _shipped().where(t.records.c.status.notin_(list(statuses)), t.records.c.created_at.is_not(None))
+    stmt = stmt.order_by(None).order_by(t.records.c.created_at, t.records.c.record_key).limit(1)
+    found = _shipped_rows(ledger, stmt)
+    return found[0] if found else None

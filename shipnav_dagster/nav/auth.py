@@ -17,6 +17,7 @@ on-premises servers. No class ever puts a secret into a message or a repr.
 import base64
 import binascii
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -251,6 +252,11 @@ class NtlmAuth(httpx.Auth):
     def __init__(
         self, username: str, password: str, *, connections: int = 4, service: str = "HTTP", **transport: Any
     ) -> None:
+        # pyspnego logs every handshake token at DEBUG; the last one carries a NetNTLMv2 response
+        # that can be cracked offline, so that logger never goes below INFO.
+        spnego_log = logging.getLogger("spnego")
+        if spnego_log.getEffectiveLevel() < logging.INFO:
+            spnego_log.setLevel(logging.INFO)
         self.username = username
         self._password = password
         self._service = service

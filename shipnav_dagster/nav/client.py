@@ -1,12 +1,12 @@
 """A small, thread-safe client for NAV / Business Central OData V4 page web services.
 
-What it guarantees (reference/nav.md):
-* every filter value and key is quoted by type and percent-encoded by httpx (§1.4);
-* collections are read with server-driven paging, following `@odata.nextLink` (§1.5), and only
+What it guarantees (the NAV behaviour behind each point is in docs/api-notes.md):
+* every filter value and key is quoted by type and percent-encoded by httpx;
+* collections are read with server-driven paging, following `@odata.nextLink`, and only
   ever on the configured host, so credentials are never sent elsewhere;
-* every PATCH carries the entity's own ETag in `If-Match`, never `*` (§1.6); a stale ETag is a
+* every PATCH carries the entity's own ETag in `If-Match`, never `*`; a stale ETag is a
   :class:`NavConflictError` ("re-read and decide again");
-* at most ``max_concurrency`` requests are in flight at once (BC allows 5 per user, §5), however
+* at most ``max_concurrency`` requests are in flight at once (BC online allows 5 per user), however
   many threads call in;
 * 429/502/503/504 are retried honouring `Retry-After` (bounded), 500 and transport failures with
   bounded, jittered exponential backoff (tenacity); other 4xx are never retried. Retrying a PATCH
@@ -38,7 +38,7 @@ from shipnav_dagster.nav.errors import (
     NavUnavailableError,
     error_from_response,
 )
-from shipnav_dagster.nav.filters import any_of, field_name, key_predicate
+from shipnav_dagster.nav.filters import any_of, eq, field_name, key_predicate
 from shipnav_dagster.nav.metadata import ServiceSchema, parse_metadata
 from shipnav_dagster.settings import Settings, SettingsError
 
@@ -400,6 +400,10 @@ class NavClient:
     def patch_posted_shipment(self, no: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
         return self._patch(self.posted_shipment_path(no), etag, changes)
 
+    def patch_path(self, path: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the entity at ``path`` (below the service root) with its ETag."""
+        return self._patch(path, etag, changes)
+
     def _patch(self, path: str, etag: str, changes: dict[str, Any]) -> dict[str, Any]:
         _check_etag(etag)
         if not changes:
@@ -414,6 +418,21 @@ class NavClient:
             return self._get_entity(path, None)
         return self._json(response)
 
+    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body (a ``$batch``) and read the JSON answer."""
+        content = json.dumps(body, default=_json_default, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        return self._json(self._request("POST", self.url(path), content=content, headers=headers))
+
+    @staticmethod
+    def patch_body_problem(etag: str, changes: dict[str, Any]) -> None:
+        """The same checks a single PATCH makes, for an operation going into a ``$batch``."""
+        _check_etag(etag)
+        if not changes:
+            raise ValueError("nothing to PATCH")
+        for name in changes:
+            field_name(name)
+
     # --- plumbing ----------------------------------------------------------------------------
 
     def _get_entity(self, path: str, select: Sequence[str] | None) -> dict[str, Any]:
@@ -421,16 +440,23 @@ class NavClient:
         return self._json(self._request("GET", self.url(path), params=params))
 
     def _chunks(self, field: str, values: Iterable[Any], size: int) -> Iterator[list[Any]]:
-        """Distinct non-blank values in groups of at most ``size`` and MAX_FILTER_CHARS encoded."""
+        """Distinct non-blank values in groups of at most ``size`` and MAX_FILTER_CHARS encoded.
+
+        The encoded length is kept as a running sum (each clause, plus `` or `` between clauses
+        and the parentheses), not recomputed for the whole filter at every value."""
         field_name(field)
+        separator = len(quote(" or ", safe=""))
+        parens = len(quote("()", safe=""))
         group: list[Any] = []
+        length = 0
         for value in dict.fromkeys(v for v in values if v not in (None, "")):
-            candidate = [*group, value]
-            too_long = len(quote(any_of(field, candidate), safe="")) > MAX_FILTER_CHARS
-            if group and (len(candidate) > size or too_long):
+            clause = len(quote(eq(field, value), safe=""))
+            grown = length + clause + (separator if group else parens)
+            if group and (len(group) >= size or grown > MAX_FILTER_CHARS):
                 yield group
-                candidate = [value]
-            group = candidate
+                group, grown = [], clause + parens
+            group.append(value)
+            length = grown
         if group:
             yield group
 
@@ -499,6 +525,11 @@ class NavClient:
                 "NAV rejected the credentials twice (a fresh OAuth token was refused too); check "
                 "NAV_CLIENT_ID/NAV_CLIENT_SECRET/NAV_SCOPE and that the app is registered in Business "
                 "Central (Microsoft Entra Applications) with permissions"
+            )
+        elif isinstance(self.auth, NtlmAuth):
+            hint = (
+                "NAV rejected the Windows credentials (NTLM/Negotiate); check NAV_USERNAME (DOMAIN\\user) "
+                "and NAV_PASSWORD, and that the user is set up in NAV with permissions"
             )
         else:
             hint = (

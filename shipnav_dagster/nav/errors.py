@@ -1,8 +1,9 @@
 """NAV / Business Central OData errors, classified the way the write-back has to react to them.
 
 NAV answers `{"error":{"code":"<Category_Detail>","message":"<text>  CorrelationId:  <guid>."}}`
-(reference/nav.md §6). Branch on the HTTP status first and on the code second; keep the
-correlation id so an operator can quote it to the NAV administrator. Messages never carry an
+(learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/dynamics-error-codes).
+Branch on the HTTP status first and on the code second; keep the correlation id so an operator
+can quote it to the NAV administrator. Messages never carry an
 Authorization header, a token or a password: they are built from the response body only.
 """
 
@@ -125,10 +126,15 @@ def is_outage(exc: BaseException) -> bool:
 
 
 def is_read_only(exc: NavError) -> bool:
-    """NAV refused to write a control the page shows read-only ("Control 'X' is read-only"):
-    Business Central's page 130 does this for the shipping fields of a posted shipment."""
-    return (
-        exc.status == 400 and exc.code == "BadRequest_InvalidOperation" and "read-only" in exc.message.lower()
+    """NAV refused to write a control the page shows read-only: Business Central's page 130 does
+    this for the shipping fields of a posted shipment, ``400 BadRequest_InvalidOperation``
+    "Control 'Package Tracking No.' is read-only" (dynamics-error-codes). The wording is matched
+    loosely: any invalid-operation refusal, or a message saying the field cannot be edited."""
+    if exc.status != 400:
+        return False
+    text = exc.message.lower()
+    return exc.code == "BadRequest_InvalidOperation" or any(
+        words in text for words in ("read-only", "read only", "not editable", "cannot be edited")
     )
 
 

@@ -1,7 +1,7 @@
 """Building OData V4 `$filter` expressions and key predicates for NAV, safely.
 
 Every value goes through :func:`literal`, which quotes it by type (strings in single quotes with
-`'` doubled, dates as bare ISO, numbers bare, booleans as true/false; reference/nav.md §1.4).
+`'` doubled, dates as bare ISO, numbers bare, booleans as true/false, as OData V4 and NAV read them).
 The result is plain text; percent-encoding is left to httpx (``params=``), so a customer named
 ``O'Brien & Sons`` or ``Müller-Lüdenscheid GmbH`` survives the trip. Field names are checked
 as identifiers, so a value can never be smuggled in as a field.

@@ -205,11 +205,15 @@ def seed_shop(
     return ctx.manifest
 
 
-def build_bulk_world(n_shipments: int, seed: int = 7, now: datetime | None = None) -> SandboxWorld:
+def build_bulk_world(
+    n_shipments: int, seed: int = 7, now: datetime | None = None, waiting: float = 0.0
+) -> SandboxWorld:
     """A benchmark world: ``n_shipments`` labels on orders of 1–2 labels, each order in NAV.
 
     Every order has exactly one NAV order with ``External_Document_No`` = its ``orderNumber``, so
     every shipment matches at tier 1. Addresses come from a small shared pool to keep memory low.
+    ``waiting``: the share of orders NAV does not have yet (their labels wait, and every sync asks
+    NAV about them again).
     """
     at = _pacific(now)
     rng = random.Random(seed)
@@ -234,6 +238,7 @@ def build_bulk_world(n_shipments: int, seed: int = 7, now: datetime | None = Non
             store_id=store,
             ship_to=address,
             bill_to=address,
+            in_nav=rng.random() >= waiting,
         )
         carrier = _weighted(rng, _CARRIERS[:3])
         for k in range(labels):

@@ -227,6 +227,8 @@ class SandboxServers:
             "NAV_ODATA_URL": self.nav_odata_url,
             "NAV_AUTH": nav_auth,
             "NAV_TRACKING_MAX_LENGTH": str(world.nav.tracking_max_length),
+            # shipnav's NAV_PLATFORM: "nav" for NAV 2013-2018, "bc" for Business Central.
+            "NAV_PLATFORM": "bc" if world.nav.platform == "bc" else "nav",
         }
         if nav_auth == "oauth2":
             env.update(

@@ -198,6 +198,8 @@ def match_open_records(
     ``dry_run``: decisions are recorded as such (decisions and events) and no record changes."""
     work = list(keys)
     summary = MatchSummary()
+    if not work:
+        return summary  # nothing to decide: not even $metadata is read
     lengths = lookup_lengths(nav)
     for start in range(0, len(work), BATCH):
         loaded = ledger.load_versioned(work[start : start + BATCH])

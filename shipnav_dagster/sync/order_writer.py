@@ -37,6 +37,7 @@ from shipnav_dagster.nav.errors import (
     is_outage,
     is_read_only,
 )
+from shipnav_dagster.sync.patch_batcher import PatchBatcher
 
 MAX_CONFLICT_ROUNDS = 3
 AGENT_REFUSED = "NAV refused the mapped Shipping Agent code (Internal_InvalidTableRelation)"
@@ -57,6 +58,9 @@ class WriteOptions:
     # changes and dry-run events are still written). A dry-run sync (SHIPNAV_DRY_RUN) records its
     # decisions in the records, as "matched, not written".
     record_state: bool = True
+    # NAV_BATCH: PATCHes of different orders go to NAV in JSON $batch requests of up to 100
+    # (Business Central); False for NAV 2013-2018 or NAV_BATCH=off.
+    batch: bool = False
 
 
 @dataclass
@@ -69,15 +73,24 @@ class OrderState:
 
 
 class OrderWriter:
-    def __init__(self, nav: NavClient, ledger: Ledger, options: WriteOptions, *, run_id: str) -> None:
+    def __init__(
+        self,
+        nav: NavClient,
+        ledger: Ledger,
+        options: WriteOptions,
+        *,
+        run_id: str,
+        batcher: PatchBatcher | None = None,
+    ) -> None:
         self.nav = nav
+        self.batcher = batcher
         self.ledger = ledger
         self.options = options
         self.run_id = run_id
         learned = facts.get(ledger, facts.POSTED_SHIPMENTS_READ_ONLY)
         self._posted_writable = options.posted_writable
-        if self._posted_writable is None and learned is not None and learned.value == "true":
-            self._posted_writable = False
+        if learned is not None and learned.value == "true":
+            self._posted_writable = False  # NAV itself refused: that outranks any setting
 
     @property
     def posted_writable(self) -> bool:
@@ -113,12 +126,16 @@ class OrderWriter:
 
     def _apply(self, patch: EntityPatch) -> None:
         if patch.entity == "SalesOrder":
-            self.nav.patch_sales_order(patch.key, patch.etag, patch.changes)
+            path = self.nav.order_path(patch.key)
         elif patch.entity == "PostedSalesShipment":
-            self.nav.patch_posted_shipment(patch.key, patch.etag, patch.changes)
+            path = self.nav.posted_shipment_path(patch.key)
         else:
             order_no, _, line_no = patch.key.rpartition("/")
-            self.nav.patch_sales_line(order_no, int(line_no), patch.etag, patch.changes)
+            path = self.nav.line_path(order_no, int(line_no))
+        if self.batcher is not None:
+            self.batcher.patch(path, patch.etag, patch.changes)
+        else:
+            self.nav.patch_path(path, patch.etag, patch.changes)
 
     def _intend(self, no: str, patch: EntityPatch, state: OrderState) -> int:
         return journal.intend(
@@ -147,7 +164,11 @@ class OrderWriter:
     ) -> None:
         """Write one order and hand its result, with the state it was decided from, to
         ``on_settled`` (which records it in the ledger at once, order by order)."""
-        result, final = self._write(no, state)
+        if self.batcher is not None:
+            with self.batcher.writer():
+                result, final = self._write(no, state)
+        else:
+            result, final = self._write(no, state)
         on_settled(result, final)
 
     def _write(self, no: str, state: OrderState) -> tuple[OrderResult, OrderState]:

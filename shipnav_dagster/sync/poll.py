@@ -128,8 +128,7 @@ def fetch_missing_orders(source: ShipStationSource, ledger: Ledger, record_keys:
     if fetched:
         store_orders(ledger, source.parse_order, fetched, run_id=None)
     # Split children need their parent order too (V1: advancedOptions.parentId).
-    infos = ledger.order_infos(wanted)
-    parents = {i.parent_id for i in infos.values() if i.parent_id is not None}
+    parents = ledger.parent_ids_of(wanted)
     missing_parents = sorted(parents - ledger.known_order_ids(parents))
     extra = [o for o in (source.get_order(p) for p in missing_parents) if o is not None]
     if extra:

@@ -11,9 +11,11 @@ from typing import Any
 
 from shipnav_dagster.core.outcomes import OrderResult, change_rows, record_outcomes
 from shipnav_dagster.ledger.repository import Ledger, Loaded, OrderRecords
+from shipnav_dagster.nav.batch import MAX_OPERATIONS
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.entities import POSTED_SELECT, SALES_ORDER_SELECT
 from shipnav_dagster.sync.order_writer import OrderState, OrderWriter, WriteOptions
+from shipnav_dagster.sync.patch_batcher import PatchBatcher
 from shipnav_dagster.sync.recovery import settle_dead_runs
 
 ORDER_BATCH = 2000
@@ -32,6 +34,7 @@ class WriteSummary:
     patches: int = 0
     busy: list[str] = field(default_factory=list)  # orders another live run is writing
     recovered: int = 0  # journal entries of dead runs settled by this run
+    batches: int = 0  # $batch requests sent
 
     @property
     def orders(self) -> int:
@@ -67,26 +70,33 @@ def write_back(
     patches_before = nav.stats.patch
     if not options.dry_run:
         summary.recovered = settle_dead_runs(ledger, nav, dead_runs=dead_runs, chunk=options.chunk, log=log)
-    writer = OrderWriter(nav, ledger, options, run_id=run_id)
+    batcher = (
+        PatchBatcher(nav, on_unsupported=lambda why: log(f"NAV has no $batch ({why}): single PATCHes"))
+        if (options.batch and not options.dry_run)
+        else None
+    )
+    writer = OrderWriter(nav, ledger, options, run_id=run_id, batcher=batcher)
     lock = threading.Lock()
 
     def settled(result: OrderResult, state: OrderState) -> None:
         # In the worker, as soon as the order is done: a crash loses at most the orders in flight,
         # and those are in the journal.
         records = state.records
-        ledger.record_changes(change_rows(result, records.records, applied_recorded=True), run_id=run_id)
-        ledger.set_outcomes(
+        ledger.settle_order(
+            result.nav_order_no,
+            change_rows(result, records.records, applied_recorded=True),
             record_outcomes(result, records.records, records.pending, records.versions),
             run_id=run_id,
             dry_run=not options.record_state,
         )
-        # Another run may write this order as soon as this one is done with it.
-        ledger.release_orders(run_id, [result.nav_order_no])
         with lock:
             summary.add(result)
 
-    # One pool for the whole step: the next batch is read while this one is being written.
-    with ThreadPoolExecutor(max_workers=options.max_concurrency) as pool:
+    # One pool for the whole step: the next batch is read while this one is being written. With
+    # $batch, enough orders are written at once to fill a batch; NAV still sees at most
+    # max_concurrency requests at a time (the client's own limit).
+    workers = max(options.max_concurrency, MAX_OPERATIONS) if batcher else options.max_concurrency
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: list[tuple[str, Future[None]]] = []
         for batch in _batches(
             ledger, nav, options, run_id, nav_order_nos, dead_runs, extra_records or {}, summary
@@ -95,6 +105,9 @@ def write_back(
             pending = _collect(pending, summary, wait=False)
             log(f"writing {len(batch)} NAV orders")
         _collect(pending, summary, wait=True)
+    if batcher is not None:
+        batcher.close()
+        summary.batches = batcher.batches
     ledger.release_orders(run_id, list(nav_order_nos))
     summary.patches = nav.stats.patch - patches_before
     return summary

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 MAX_RESOURCE_URL_LENGTH = 2048
 SHIPSTATION_V1_HOST = "ssapi.shipstation.com"
-# Seen in real notifications: ssapi11.shipstation.com, ssapiX... (reference §1, §5).
+# V1 notifications name shard hosts too: ssapi11.shipstation.com, ssapi7.shipstation.com...
 _SHARD_HOST = re.compile(r"ssapi[0-9]{1,4}\.shipstation\.com")
 # RFC 3986 characters only: no spaces, controls, backslashes or non-ASCII (IDNA look-alikes,
 # full-width dots) that different URL parsers would read differently.
@@ -25,7 +25,7 @@ _RESOURCE_PATH = re.compile(r"/(?:shipments|orders)(?:/[A-Za-z0-9_\-]+)*/?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 V1_TYPES = frozenset({"SHIP_NOTIFY", "ITEM_SHIP_NOTIFY", "ORDER_NOTIFY", "ITEM_ORDER_NOTIFY"})
-# The V2 list each event's resource_url names (reference §1.3, captured payloads).
+# The V2 list each event's resource_url names (docs/api-notes.md).
 V2_COLLECTIONS = {"LABEL_CREATED_V2": "labels", "FULFILLMENT_SHIPPED_V2": "fulfillments"}
 V2_TYPES = frozenset(V2_COLLECTIONS)
 _V2_PATH = re.compile(r"/v2/(?P<collection>labels|fulfillments)(?:/[A-Za-z0-9_\-]+)?/?")

@@ -1,13 +1,13 @@
 """ShipStation V1 client: Basic auth, Pacific windows, defensive pagination, rate limits, retries.
 
-Built to the facts in reference/shipstation.md:
+Built to the API's documented behaviour (docs/api-notes.md has the facts and their sources):
 
-* windows are sent as Pacific wall-clock (§4) and widened around DST so no instant is lost;
+* windows are sent as Pacific wall-clock and widened around DST so no instant is lost;
 * pagination does not trust ``pages`` (documented examples show ``pages: 0`` with items), it also
   continues on full pages and while fewer than ``total`` records were seen, and stops on an empty
-  page, a page cap or a page that repeats the previous one (§2);
+  page, a page cap or a page that repeats the previous one;
 * the 40 requests/minute budget is honoured from ``X-Rate-Limit-*`` before it runs out, and a 429
-  waits ``X-Rate-Limit-Reset`` (§6);
+  waits ``X-Rate-Limit-Reset``;
 * requests, retries and errors are those of both generations (``shipstation.http``).
 """
 

@@ -9,7 +9,7 @@ from shipnav_dagster.shipstation.v1 import parser
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.webhooks.fetch_url import fetch_url
 
-# SHIP_NOTIFY points at /shipments?batchId=…, ORDER_NOTIFY at /orders?importBatch=… (reference §5.1).
+# SHIP_NOTIFY points at /shipments?batchId=…, ORDER_NOTIFY at /orders?importBatch=… (docs/api-notes.md).
 NOTIFICATIONS: dict[str, RecordKind] = {
     "SHIP_NOTIFY": "shipment",
     "ITEM_SHIP_NOTIFY": "shipment",

@@ -2,7 +2,7 @@
 
 ShipStation V1 returns timestamps as naive America/Los_Angeles wall-clock time with 7 fractional
 digits (``2024-09-17T10:51:14.5030000``) and expects filter datetimes as Pacific wall-clock
-``yyyy-mm-dd hh:mm:ss`` (reference/shipstation.md §4). Everything inside shipnav is aware UTC; this
+``yyyy-mm-dd hh:mm:ss``. Everything inside shipnav is aware UTC; this
 module is the only place that crosses the boundary.
 """
 

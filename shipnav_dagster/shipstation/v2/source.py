@@ -9,7 +9,7 @@ from shipnav_dagster.shipstation.v2 import parser
 from shipnav_dagster.shipstation.v2.client import ShipStationV2Client
 
 # LABEL_CREATED_V2 points at /v2/labels?batch_id=…, FULFILLMENT_SHIPPED_V2 at
-# /v2/fulfillments?fulfillment_id=…&shipment_id=… (reference §1.3, captured payloads).
+# /v2/fulfillments?fulfillment_id=…&shipment_id=… (docs/api-notes.md).
 NOTIFICATIONS: dict[str, RecordKind] = {
     "LABEL_CREATED_V2": "shipment",
     "FULFILLMENT_SHIPPED_V2": "fulfillment",
