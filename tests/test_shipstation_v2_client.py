@@ -391,3 +391,20 @@ def test_fetch_resource_url_pages_with_its_own_page_size(
         ("1", "500", "se-4242"),
         ("2", "500", "se-4242"),
     ]
+
+
+@pytest.mark.parametrize("status", [400, 401, 500])
+def test_a_server_echoing_the_key_never_puts_it_in_an_error(status: int) -> None:
+    key = "v2-key-echoed-by-a-proxy"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        sent = request.headers["API-Key"]
+        body = {"request_id": f"r-{sent}", "errors": [{"message": f"you sent API-Key {sent}"}]}
+        return httpx.Response(status, json=body)
+
+    client = ShipStationV2Client(
+        "https://api.example", key, transport=httpx.MockTransport(echo), max_attempts=1
+    )
+    with client, pytest.raises(ShipStationError) as caught:
+        client.probe("/v2/labels")
+    assert key not in str(caught.value) and key not in repr(caught.value.__dict__)
