@@ -303,7 +303,7 @@ class RssSampler:
 class FilterCounter:
     """Counts the NAV $filter lookups (requests and values per field) the bench process sends.
 
-    Wraps ``NavClient._chunks`` for the duration of a run (bench process only): every chunk it
+    Wraps ``nav.client.chunked`` for the duration of a run (bench process only): every chunk it
     yields becomes exactly one filtered query (plus server pages, none at these sizes).
     """
 
@@ -312,25 +312,25 @@ class FilterCounter:
         self._original: Any = None
 
     def __enter__(self) -> FilterCounter:
-        from shipnav_dagster.nav.client import NavClient
+        from shipnav_dagster.nav import client
 
-        original = self._original = NavClient._chunks
+        original = self._original = client.chunked
         counts = self.counts
 
-        def counting(client: Any, field_name: str, values: Any, size: int) -> Any:
-            for group in original(client, field_name, values, size):
+        def counting(field_name: str, values: Any, size: int, max_chars: int) -> Any:
+            for group in original(field_name, values, size, max_chars):
                 entry = counts.setdefault(field_name, [0, 0])
                 entry[0] += 1
                 entry[1] += len(group)
                 yield group
 
-        NavClient._chunks = counting  # type: ignore[method-assign]
+        client.chunked = counting
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from shipnav_dagster.nav.client import NavClient
+        from shipnav_dagster.nav import client
 
-        NavClient._chunks = self._original  # type: ignore[method-assign]
+        client.chunked = self._original
 
     def result(self) -> dict[str, tuple[int, int]]:
         return {name: (r, v) for name, (r, v) in self.counts.items()}

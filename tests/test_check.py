@@ -13,6 +13,7 @@ from shipnav_dagster.cli import check as cc
 from shipnav_dagster.cli import main
 from shipnav_dagster.cli.check import ledger as check_ledger
 from shipnav_dagster.cli.check import nav as check_nav
+from shipnav_dagster.cli.check import platform as check_platform
 from shipnav_dagster.cli.check import report as rep
 from shipnav_dagster.cli.check import shipstation as check_shipstation
 from shipnav_dagster.nav.metadata import parse_metadata
@@ -483,11 +484,11 @@ def test_stored_secrets_are_used_and_never_printed(
 def test_platform_line_says_whether_posted_shipments_are_written() -> None:
     bc_online = "https://api.businesscentral.dynamics.com/v2.0/t/Production/ODataV4/Company('C')"
     on_prem = "https://nav.example.com:7048/DynamicsNAV110/ODataV4/Company('C')"
-    assert "posted shipments are written too" in check_nav.platform_result("nav", on_prem, None).message
-    assert "read-only" in check_nav.platform_result("bc", on_prem, None).message
-    online = check_nav.platform_result("auto", bc_online, None)
+    assert "posted shipments are written too" in check_platform.platform_result("nav", on_prem, None).message
+    assert "read-only" in check_platform.platform_result("bc", on_prem, None).message
+    online = check_platform.platform_result("auto", bc_online, None)
     assert online.level is rep.Level.OK and "Business Central online" in online.message
-    learned = check_nav.platform_result("auto", on_prem, "NAV answered ... on 2026-12-01")
+    learned = check_platform.platform_result("auto", on_prem, "NAV answered ... on 2026-12-01")
     assert learned.level is rep.Level.OK and "learned" in learned.message
-    unknown = check_nav.platform_result("auto", on_prem, None)
+    unknown = check_platform.platform_result("auto", on_prem, None)
     assert unknown.level is rep.Level.WARN and "NAV_PLATFORM" in unknown.fix

@@ -4,6 +4,7 @@ migration history), on SQLite and PostgreSQL, one process at a time, and keeps i
 import json
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -132,3 +133,45 @@ def test_check_reports_a_ledger_behind_and_leaves_it_alone(tmp_path: Path) -> No
     missing = Settings(_env_file=None, shipnav_database_url=f"sqlite:///{tmp_path / 'none.db'}")  # type: ignore[call-arg]
     assert "does not exist yet" in check_ledger(missing)[0].message
     assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_runs_storing_the_same_records_see_each_once(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    """Two polls of the same window at the same moment: each record is 'seen' once, not twice."""
+    import threading
+
+    from shipnav_dagster.ledger import reports
+    from shipnav_dagster.sync.intake import store_records
+
+    url = (
+        f"sqlite:///{tmp_path / 'race.db'}" if kind == "sqlite" else request.getfixturevalue("pg_schema_url")
+    )
+    Ledger(url).create_all().dispose()
+    payloads = [
+        {
+            "shipmentId": i,
+            "orderId": 1,
+            "createDate": "2026-11-20T10:00:00.0000000",
+            "trackingNumber": f"T{i}",
+        }
+        for i in range(1, 201)
+    ]
+    ledgers = [Ledger(url), Ledger(url)]
+    threads = [
+        threading.Thread(
+            target=store_records,
+            args=(lg, "shipment", payloads),
+            kwargs={"run_id": f"r{n}", "seen_via": "poll"},
+        )
+        for n, lg in enumerate(ledgers)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    seen = Counter(e["kind"] for i in range(1, 201) for e in reports.history(ledgers[0], f"shipment:{i}"))
+    assert seen["seen"] == 200, seen
+    for lg in ledgers:
+        lg.dispose()

@@ -64,16 +64,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def harness(
+    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     sandbox: SandboxServers,
     empty_world: SandboxWorld,
     home: Path,
     tmp_path: Path,
 ) -> Iterator[SyncHarness]:
+    """The ledger on SQLite and on PostgreSQL (the Dagster instance is DAGSTER_HOME's SQLite)."""
     sc.install_shipping_agents(empty_world)
-    url = sqlite_ledger_url(tmp_path)
+    url = (
+        sqlite_ledger_url(tmp_path) if request.param == "sqlite" else request.getfixturevalue("pg_schema_url")
+    )
     with (
         dg.DagsterInstance.get() as instance,
         harness_for(monkeypatch, sandbox, empty_world, instance, url) as h,
@@ -266,7 +270,7 @@ def _poison(world: SandboxWorld) -> dict[str, Any]:
     return {"goods": goods, "bad": [bad_date, bad_void, bad_order_id]}
 
 
-@pytest.mark.parametrize("ledger_kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("ledger_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_poison_records_are_stored_invalid_and_the_rest_is_written(
     monkeypatch: pytest.MonkeyPatch,
     sandbox: SandboxServers,

@@ -104,20 +104,31 @@ class Ledger(ClaimsMixin, DecisionsMixin):
                         )
                     ).all()
                 }
-                existing = {key: value[0] for key, value in stored.items()}
-                todo = []
-                for key in chunk:
-                    row = rows[key]
-                    invalid = row["status"] == RecordStatus.INVALID
-                    if key not in existing:
+                todo = [rows[k] for k in chunk if _differs(stored.get(k), rows[k]["payload_hash"], parsed[k])]
+                result.unchanged += len(chunk) - len(todo)
+                if not todo:
+                    continue
+                conn.execute(self._record_upsert, todo)
+                # What this run really inserted or changed: another run polling the same window at
+                # the same moment may have stored a record first, and it is seen only once.
+                mine = dict(
+                    conn.execute(
+                        sa.select(t.records.c.record_key, t.records.c.first_seen_at)
+                        .where(t.records.c.record_key.in_([r["record_key"] for r in todo]))
+                        .where(t.records.c.updated_at == now)
+                        .where(t.records.c.last_run_id.is_not_distinct_from(run_id))
+                    ).all()
+                )
+                for row in todo:
+                    key = row["record_key"]
+                    if key not in mine:
+                        result.unchanged += 1
+                        continue
+                    if as_utc(mine[key]) == now:
                         result.new.append(key)
-                        todo.append(row)
                         events.append(event(now, run_id, "seen", f"seen via {seen_via}", key))
-                    elif existing[key] != row["payload_hash"] and not _other_generation_same_facts(
-                        stored[key][1], parsed[key]
-                    ):
+                    else:
                         result.changed.append(key)
-                        todo.append(row)
                         events.append(
                             event(
                                 now,
@@ -128,14 +139,9 @@ class Ledger(ClaimsMixin, DecisionsMixin):
                                 detail={"voided": row["voided"], "tracking": row["tracking_number"]},
                             )
                         )
-                    else:
-                        result.unchanged += 1
-                        continue
-                    if invalid:
+                    if row["status"] == RecordStatus.INVALID:
                         result.invalid.append(key)
                         events.append(event(now, run_id, "invalid", row["status_reason"], key))
-                if todo:
-                    conn.execute(self._record_upsert, todo)
             add_events(conn, events)
         return result
 
@@ -449,6 +455,14 @@ _CHANGED_RECORD_COLUMNS = (
     "updated_at",
     "last_run_id",
 )
+
+
+def _differs(stored: tuple[str, str | None] | None, payload_hash: str, new: ShipRecord | None) -> bool:
+    """Whether a record is new, or its payload changed in a way that matters (see upsert_records)."""
+    if stored is None:
+        return True
+    old_hash, old_record = stored
+    return old_hash != payload_hash and not _other_generation_same_facts(old_record, new)
 
 
 def _other_generation_same_facts(stored: str | None, new: ShipRecord | None) -> bool:

@@ -356,3 +356,19 @@ def _token(step: bytes | None) -> bytes:
     if step is None:
         raise NavAuthError(401, "NtlmHandshake", "the NTLM handshake produced no token")
     return step
+
+
+def credentials_hint(auth: httpx.Auth) -> str:
+    """What to check when NAV answers 401 although the client sent its credentials."""
+    if isinstance(auth, OAuth2ClientCredentials):
+        return (
+            "NAV rejected the credentials twice (a fresh OAuth token was refused too); check "
+            "NAV_CLIENT_ID/NAV_CLIENT_SECRET/NAV_SCOPE and that the app is registered in Business "
+            "Central (Microsoft Entra Applications) with permissions"
+        )
+    if isinstance(auth, NtlmAuth):
+        return (
+            "NAV rejected the Windows credentials (NTLM/Negotiate); check NAV_USERNAME (DOMAIN\\user) "
+            "and NAV_PASSWORD, and that the user is set up in NAV with permissions"
+        )
+    return "NAV rejected the Basic credentials; check NAV_USERNAME/NAV_PASSWORD (or the web service key)"

@@ -19,17 +19,14 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from shipnav_dagster.nav.auth import BasicAuth, NtlmAuth, OAuth2ClientCredentials
+from shipnav_dagster.nav.auth import BasicAuth, NtlmAuth, OAuth2ClientCredentials, credentials_hint
 from shipnav_dagster.nav.errors import (
     NavAuthError,
     NavError,
@@ -38,51 +35,16 @@ from shipnav_dagster.nav.errors import (
     NavUnavailableError,
     error_from_response,
 )
-from shipnav_dagster.nav.filters import any_of, eq, field_name, key_predicate
+from shipnav_dagster.nav.filters import any_of, chunked, field_name, key_predicate
+from shipnav_dagster.nav.lookup import Lookup, run_lookup
 from shipnav_dagster.nav.metadata import ServiceSchema, parse_metadata
+from shipnav_dagster.nav.stats import NavStats
 from shipnav_dagster.settings import Settings, SettingsError
-
-# 400 codes NAV answers when a filter value is not acceptable for its field (a literal longer than
-# the field: "The length of the string is 22, but it must be less than or equal to 20
-# characters"): learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/dynamics-error-codes
-FILTER_VALUE_CODES = frozenset({"Application_FilterErrorException", "Application_StringExceededLength"})
 
 # Keep each $filter well inside common URL limits once percent-encoded: HTTP.sys (NAV's listener)
 # takes 16 KB, common proxies 8 KB. Fewer, fuller lookups are what keep calls per written order low.
 MAX_FILTER_CHARS = 4000
 ORDER = "Order"
-
-
-class NavStats:
-    """Thread-safe counters of the HTTP requests this client sent (retries included)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-
-    def add(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[name] = self._counts.get(name, 0) + n
-
-    def __getitem__(self, name: str) -> int:
-        with self._lock:
-            return self._counts.get(name, 0)
-
-    @property
-    def get(self) -> int:
-        return self["GET"]
-
-    @property
-    def patch(self) -> int:
-        return self["PATCH"]
-
-    @property
-    def retries(self) -> int:
-        return self["retries"]
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
 
 
 def _json_default(value: Any) -> Any:
@@ -295,44 +257,15 @@ class NavClient:
         *,
         select: Sequence[str] | None = None,
         chunk: int | None = None,
-    ) -> "Lookup":
-        """Entities whose ``field`` equals any of ``values``, chunked, side by side.
+    ) -> Lookup:
+        """Entities whose ``field`` equals any of ``values``, chunked, side by side; the values NAV
+        refuses to filter on are isolated (see ``nav.lookup``)."""
+        groups = list(chunked(field, values, chunk or self.filter_chunk, MAX_FILTER_CHARS))
 
-        NAV refuses a whole filter when one literal is unacceptable for the field (longer than
-        it, say: ``400 Application_FilterErrorException``). Such a chunk is split until the
-        refused values stand alone; they are returned in ``refused`` with NAV's message, and
-        every other value is still looked up. Only a failure that is not about a value (NAV
-        down, credentials, an unpublished service) is raised.
-        """
-        groups = list(self._chunks(field, values, chunk or self.filter_chunk))
-        result = Lookup()
-        lock = threading.Lock()
+        def one(group: list[Any]) -> list[dict[str, Any]]:
+            return list(self.query(entity_set, filter=any_of(field, group), select=select))
 
-        def one(group: list[Any]) -> None:
-            try:
-                rows = list(self.query(entity_set, filter=any_of(field, group), select=select))
-            except NavError as exc:
-                if not _refuses_values(exc):
-                    raise
-                if len(group) == 1:
-                    with lock:
-                        result.refused[str(group[0])] = f"{exc.code}: {exc.message}"
-                    return
-                half = len(group) // 2
-                one(group[:half])
-                one(group[half:])
-                return
-            with lock:
-                result.rows.extend(rows)
-
-        if len(groups) <= 1:
-            for group in groups:
-                one(group)
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(groups))) as pool:
-                list(pool.map(one, groups))
-        result.rows = _first_by_no(result.rows)
-        return result
+        return run_lookup(one, groups, self.max_concurrency)
 
     def field_lengths(self, entity_set: str) -> dict[str, int]:
         """``MaxLength`` of each string property of an entity set, from ``$metadata`` (read once
@@ -439,27 +372,6 @@ class NavClient:
         params = {"$select": ",".join(field_name(f) for f in select)} if select else None
         return self._json(self._request("GET", self.url(path), params=params))
 
-    def _chunks(self, field: str, values: Iterable[Any], size: int) -> Iterator[list[Any]]:
-        """Distinct non-blank values in groups of at most ``size`` and MAX_FILTER_CHARS encoded.
-
-        The encoded length is kept as a running sum (each clause, plus `` or `` between clauses
-        and the parentheses), not recomputed for the whole filter at every value."""
-        field_name(field)
-        separator = len(quote(" or ", safe=""))
-        parens = len(quote("()", safe=""))
-        group: list[Any] = []
-        length = 0
-        for value in dict.fromkeys(v for v in values if v not in (None, "")):
-            clause = len(quote(eq(field, value), safe=""))
-            grown = length + clause + (separator if group else parens)
-            if group and (len(group) >= size or grown > MAX_FILTER_CHARS):
-                yield group
-                group, grown = [], clause + parens
-            group.append(value)
-            length = grown
-        if group:
-            yield group
-
     def _next_url(self, current: httpx.URL, link: str) -> httpx.URL:
         target = current.join(link)
         if (target.scheme, target.host, target.port) != (
@@ -520,21 +432,7 @@ class NavClient:
         error = error_from_response(response)
         if response.status_code != 401:
             return error
-        if isinstance(self.auth, OAuth2ClientCredentials):
-            hint = (
-                "NAV rejected the credentials twice (a fresh OAuth token was refused too); check "
-                "NAV_CLIENT_ID/NAV_CLIENT_SECRET/NAV_SCOPE and that the app is registered in Business "
-                "Central (Microsoft Entra Applications) with permissions"
-            )
-        elif isinstance(self.auth, NtlmAuth):
-            hint = (
-                "NAV rejected the Windows credentials (NTLM/Negotiate); check NAV_USERNAME (DOMAIN\\user) "
-                "and NAV_PASSWORD, and that the user is set up in NAV with permissions"
-            )
-        else:
-            hint = (
-                "NAV rejected the Basic credentials; check NAV_USERNAME/NAV_PASSWORD (or the web service key)"
-            )
+        hint = credentials_hint(self.auth)
         return NavAuthError(
             error.status,
             error.code,
@@ -557,27 +455,6 @@ class NavClient:
                 response.status_code, "UnexpectedResponse", "NAV answered with a non-object JSON body"
             )
         return data
-
-
-@dataclass
-class Lookup:
-    """What a chunked lookup found, and the values NAV refused to filter on (with its reason)."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-
-
-def _refuses_values(exc: NavError) -> bool:
-    """A 400 about the filter's values (not a syntax or service problem): split and isolate."""
-    return exc.status == 400 and exc.code in FILTER_VALUE_CODES
-
-
-def _first_by_no(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each entity once (a value may sit in two chunks' results), in the order NAV sent them."""
-    found: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        found.setdefault(str(row.get("No")), row)
-    return list(found.values())
 
 
 def _keys(select: Sequence[str] | None, *keys: str) -> list[str] | None:

@@ -11,7 +11,7 @@ so :func:`any_of` is the only way to build an OR here, and it is on one field.
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import quote
@@ -110,3 +110,26 @@ def key_predicate(**keys: Value) -> str:
 
 # Quotes stay readable (NAV's own URLs show them); everything else that is not unreserved is encoded.
 _KEY_SAFE = "'-._~"
+
+
+def chunked(field: str, values: Iterable[Value], size: int, max_chars: int) -> Iterator[list[Value]]:
+    """Distinct non-blank values in groups of at most ``size``, each group's ``any_of`` filter at
+    most ``max_chars`` once percent-encoded.
+
+    The encoded length is kept as a running sum (each clause, plus `` or `` between clauses and the
+    parentheses), not recomputed for the whole filter at every value."""
+    field_name(field)
+    separator = len(quote(" or ", safe=""))
+    parens = len(quote("()", safe=""))
+    group: list[Value] = []
+    length = 0
+    for value in dict.fromkeys(v for v in values if v not in (None, "")):
+        clause = len(quote(eq(field, value), safe=""))
+        grown = length + clause + (separator if group else parens)
+        if group and (len(group) >= size or grown > max_chars):
+            yield group
+            group, grown = [], clause + parens
+        group.append(value)
+        length = grown
+    if group:
+        yield group

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shipnav_dagster.cli.check.platform import learned_platform, platform_result
 from shipnav_dagster.cli.check.report import (
     ATTEMPTS,
     BACKOFF_SECONDS,
@@ -29,7 +30,6 @@ from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.entities import LINE_SELECT, POSTED_SELECT, SALES_ORDER_SELECT, TRACKING_FIELD
 from shipnav_dagster.nav.errors import NavAuthError, NavError, NavNotFoundError, NavUnavailableError
 from shipnav_dagster.nav.metadata import EntityType, ServiceSchema, parse_metadata
-from shipnav_dagster.nav.platform import posted_shipments_writable
 from shipnav_dagster.settings import Settings
 
 
@@ -254,52 +254,8 @@ def check_nav(settings: Settings, *, sleep: Callable[[float], None] = time.sleep
         except _Stop as stop:
             results.append(stop.result)
             return results
-    results.append(platform_result(settings.nav_platform, settings.nav_odata_url, _learned(settings)))
+    results.append(platform_result(settings.nav_platform, settings.nav_odata_url, learned_platform(settings)))
     return results
-
-
-def platform_result(nav_platform: str, odata_url: str | None, learned: str | None) -> CheckResult:
-    """Which NAV it is and whether posted shipments can be written: from NAV_PLATFORM, the URL,
-    or what the ledger learned from NAV's refusal. Never found out by writing."""
-    writable = posted_shipments_writable(nav_platform, odata_url)
-    if nav_platform == "nav":
-        return ok("NAV", "NAV_PLATFORM=nav (NAV 2013-2018): posted shipments are written too")
-    if nav_platform == "bc" or writable is False:
-        why = "NAV_PLATFORM=bc" if nav_platform == "bc" else "Business Central online (by its host)"
-        return ok(
-            "NAV",
-            f"{why}: posted shipments are read-only there, so shipnav writes the sales order only (the "
-            "header carries the label the next posting copies)",
-        )
-    if learned:
-        return ok("NAV", f"posted shipments are read-only here (learned: {learned}); set NAV_PLATFORM=bc")
-    return warn(
-        "NAV",
-        "NAV 2013-2018 or Business Central: not known until the first write to a posted shipment",
-        "set NAV_PLATFORM=nav (NAV 2013-2018) or NAV_PLATFORM=bc (Business Central)",
-    )
-
-
-def _learned(settings: Settings) -> str | None:
-    """What the ledger learned from NAV (read only; a missing ledger is not created)."""
-    from shipnav_dagster.ledger import facts
-    from shipnav_dagster.ledger.repository import Ledger
-    from shipnav_dagster.ledger.secret_store import sqlite_file_missing
-
-    try:
-        url = settings.database_url
-        if sqlite_file_missing(url):
-            return None
-        ledger = Ledger(url)
-        try:
-            fact = facts.get(ledger, facts.POSTED_SHIPMENTS_READ_ONLY)
-        finally:
-            ledger.dispose()
-    except Exception:  # the ledger has its own check line; this one only reads a hint from it
-        return None
-    if fact is None or fact.value != "true":
-        return None
-    return f"{fact.detail} on {fact.learned_at:%Y-%m-%d}"
 
 
 def _check_nav(client: NavClient, settings: Settings, results: list[CheckResult]) -> None:
