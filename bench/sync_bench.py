@@ -3,6 +3,7 @@
     /work/venv/bin/python bench/sync_bench.py                 # 1,000 shipments, steps and job
     /work/venv/bin/python bench/sync_bench.py --n 10000
     /work/venv/bin/python bench/sync_bench.py --n 100000 --mode job
+    /work/venv/bin/python bench/sync_bench.py --shipstation v2   # the same world through API V2
 
 The sandbox (bulk world of N labels on orders of 1-2 labels, each order in NAV) runs in a
 separate process, so its memory is not counted in the bench's peak RSS; it has the per-request
@@ -120,7 +121,14 @@ def install_nav_filter_index() -> None:
 
 
 def serve_sandbox(
-    n: int, seed: int, latency_ms: float, rate_limit: int, nav_auth: str, stock: bool, waiting: float
+    n: int,
+    seed: int,
+    latency_ms: float,
+    rate_limit: int,
+    nav_auth: str,
+    stock: bool,
+    waiting: float,
+    generation: str,
 ) -> int:
     """Build the bulk world, serve it, print one JSON line, serve until stdin closes."""
     from shipnav_dagster.sandbox.seed import build_bulk_world
@@ -133,15 +141,20 @@ def serve_sandbox(
     world = build_bulk_world(n, seed=seed, waiting=waiting)
     built = time.perf_counter() - started
     world.shipstation.rate_limit_per_minute = rate_limit
+    world.shipstation.v2.rate_limit_per_minute = rate_limit
     world.shipstation.faults.latency_ms = latency_ms
+    world.shipstation.v2.faults.latency_ms = latency_ms
     world.nav.faults.latency_ms = latency_ms
     servers = SandboxServers(world).start()
     try:
         print(
             json.dumps(
                 {
-                    "env": servers.env(nav_auth=nav_auth),
-                    "shipstation_url": servers.shipstation_url,
+                    "env": servers.env(nav_auth=nav_auth, shipstation_api_version=generation),
+                    # The admin stats of the ShipStation API the sync reads.
+                    "shipstation_url": servers.shipstation_v2_url
+                    if generation == "v2"
+                    else servers.shipstation_url,
                     "nav_url": servers.nav_base_url,
                     "facts": world_facts(world),
                     "build_seconds": built,
@@ -200,6 +213,8 @@ class Sandbox:
             args.nav_auth,
             "--waiting",
             str(args.waiting),
+            "--shipstation",
+            args.shipstation,
             *(["--stock-sandbox"] if args.stock_sandbox else []),
         ]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -634,7 +649,8 @@ def bench(args: argparse.Namespace, mode: str) -> int:
                 f"shipnav sync bench: mode {mode}, N={args.n} shipments "
                 f"({facts['shipstation_orders']} orders, {facts['nav_sales_orders']} NAV orders, "
                 f"{facts['orders_to_write']} to write), latency {args.latency_ms:g} ms, "
-                f"ShipStation {args.ss_rate_limit}/min, NAV_MAX_CONCURRENCY {args.concurrency}, "
+                f"ShipStation {args.shipstation.upper()} {args.ss_rate_limit}/min, "
+                f"NAV_MAX_CONCURRENCY {args.concurrency}, "
                 f"chunk {args.chunk}, ledger {'sqlite (temp)' if args.ledger == 'sqlite' else 'url'}, "
                 f"NAV $filter {'stock scan' if args.stock_sandbox else 'bench index'}"
                 f"{f', claim limit {args.claim_limit}' if args.claim_limit else ''}; "
@@ -671,7 +687,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ledger", default="sqlite", help="'sqlite' (fresh temp file) or an EMPTY db URL")
     parser.add_argument("--mode", choices=("steps", "job", "both"), default="both")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--ss-rate-limit", type=int, default=40, help="ShipStation requests/minute")
+    parser.add_argument(
+        "--ss-rate-limit",
+        type=int,
+        default=None,
+        help="ShipStation requests/minute (default: the generation's, V1 40, V2 200)",
+    )
+    parser.add_argument(
+        "--shipstation",
+        choices=("v1", "v2"),
+        default="v1",
+        help="the ShipStation API generation the sync reads (SHIPSTATION_API_VERSION)",
+    )
     parser.add_argument("--nav-auth", choices=("oauth2", "basic"), default="oauth2")
     parser.add_argument(
         "--stock-sandbox",
@@ -698,6 +725,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.ss_rate_limit is None:
+        args.ss_rate_limit = 200 if args.shipstation == "v2" else 40
     if args.serve_sandbox:
         return serve_sandbox(
             args.n,
@@ -707,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
             args.nav_auth,
             args.stock_sandbox,
             args.waiting,
+            args.shipstation,
         )
     if args.claim_limit and args.mode != "steps":
         raise SystemExit(

@@ -15,12 +15,16 @@ from urllib.parse import urlsplit
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SHIPSTATION_URL = "https://ssapi.shipstation.com"
+DEFAULT_SHIPSTATION_URL = "https://ssapi.shipstation.com"  # V1
+DEFAULT_SHIPSTATION_V2_URL = "https://api.shipstation.com"  # V2: every path begins /v2/
 DEFAULT_NAV_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 
 # What each variable is expected to hold, used to turn pydantic errors into operator language.
 EXPECTED: dict[str, str] = {
-    "SHIPSTATION_API_URL": "an http(s) URL such as https://ssapi.shipstation.com",
+    "SHIPSTATION_API_VERSION": "'v1' or 'v2'",
+    "SHIPSTATION_API_URL": "an http(s) URL such as https://ssapi.shipstation.com (V1) or "
+    "https://api.shipstation.com (V2)",
+    "SHIPNAV_WEBHOOK_PUBLIC_KEY": "the path of a PEM public key or JWKS file, or the PEM text itself",
     "NAV_ODATA_URL": "the OData V4 service root with the company segment, "
     "e.g. https://nav.example.com:7048/DynamicsNAV110/ODataV4/Company('CRONUS')",
     "NAV_AUTH": "'oauth2', 'basic' or 'ntlm'",
@@ -77,10 +81,12 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
-    # ShipStation
-    shipstation_api_url: str = DEFAULT_SHIPSTATION_URL
+    # ShipStation: the generation defaults to v1 when a secret is set (V1 keys come in pairs),
+    # else v2; the URL defaults per generation (see shipstation_version, shipstation_url).
+    shipstation_api_version: Literal["v1", "v2"] | None = None
+    shipstation_api_url: str | None = None
     shipstation_api_key: SecretStr | None = None
-    shipstation_api_secret: SecretStr | None = None
+    shipstation_api_secret: SecretStr | None = None  # V1 only: the Basic auth password
 
     # NAV / Business Central
     nav_odata_url: str | None = None
@@ -111,6 +117,11 @@ class Settings(BaseSettings):
     shipnav_mapping_file: Path | None = None
     shipnav_dry_run: bool = False
     shipnav_webhook_token: SecretStr | None = None
+    # V2 webhooks: the value of the header ShipStation sends back with every notification
+    # (webhooks/app.py); SHIPNAV_WEBHOOK_TOKEN when unset. And the public key (PEM, or a JWKS
+    # file) that verifies ShipStation's RSA-SHA256 signature; without it signatures are not checked.
+    shipnav_webhook_header_secret: SecretStr | None = None
+    shipnav_webhook_public_key: str | None = None
     shipnav_sync_cron: str = "*/15 * * * *"
     shipnav_sync_timezone: str = "America/Los_Angeles"
     shipnav_write_line_quantities: bool = False
@@ -137,10 +148,19 @@ class Settings(BaseSettings):
             return None
         return _http_url(value, getattr(info, "field_name", ""))
 
-    @field_validator("nav_auth", "nav_platform", "nav_batch", mode="before")
+    @field_validator("nav_auth", "nav_platform", "nav_batch", "shipstation_api_version", mode="before")
     @classmethod
     def _auth_lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("shipnav_webhook_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if "-----BEGIN" not in value and not Path(value.strip()).is_file():
+            raise ValueError(f"file not found: {value.strip()}")
+        return value.strip()
 
     @field_validator("shipnav_sync_cron")
     @classmethod
@@ -205,12 +225,26 @@ class Settings(BaseSettings):
             return self.shipnav_report_dir
         return default_ledger_file().parent / "reports"
 
+    @property
+    def shipstation_version(self) -> Literal["v1", "v2"]:
+        """SHIPSTATION_API_VERSION, else v1 when SHIPSTATION_API_SECRET is set, else v2 (read when
+        used: a stored secret counts)."""
+        if self.shipstation_api_version is not None:
+            return self.shipstation_api_version
+        return "v1" if _present(self.shipstation_api_secret) else "v2"
+
+    @property
+    def shipstation_url(self) -> str:
+        """SHIPSTATION_API_URL, else the generation's public API host."""
+        if self.shipstation_api_url:
+            return self.shipstation_api_url
+        return DEFAULT_SHIPSTATION_URL if self.shipstation_version == "v1" else DEFAULT_SHIPSTATION_V2_URL
+
     def missing_for_shipstation(self) -> list[str]:
-        return [
-            name.upper()
-            for name in ("shipstation_api_key", "shipstation_api_secret")
-            if not _present(getattr(self, name))
-        ]
+        needed = ["shipstation_api_key"]
+        if self.shipstation_version == "v1":
+            needed.append("shipstation_api_secret")
+        return [name.upper() for name in needed if not _present(getattr(self, name))]
 
     def missing_for_nav(self) -> list[str]:
         needed = ["nav_odata_url"]

@@ -48,9 +48,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def sandbox_environment(sandbox: SandboxServers, database_url: str, **settings: str) -> dict[str, str]:
-    """The environment of one sync: the sandbox, the ledger, and per-test settings."""
-    env = dict(sandbox.env())
+def sandbox_environment(
+    sandbox: SandboxServers, database_url: str, shipstation_api_version: str = "v1", **settings: str
+) -> dict[str, str]:
+    """The environment of one sync: the sandbox (ShipStation V1 or V2), the ledger, and per-test
+    settings."""
+    env = dict(sandbox.env(shipstation_api_version=shipstation_api_version))
     env["SHIPNAV_DATABASE_URL"] = database_url
     env.update({k.upper(): str(v) for k, v in settings.items()})
     return env
@@ -175,21 +178,43 @@ class SyncHarness:
     world: SandboxWorld
     instance: dg.DagsterInstance
     database_url: str
+    # The ShipStation API generation the runs poll: "v1" or "v2" (the same world through either).
+    generation: str = "v1"
     settings: dict[str, str] = field(default_factory=dict)
     runs: list[SyncRun] = field(default_factory=list)
     _ledger: Ledger | None = None
 
     def __post_init__(self) -> None:
         assert self.sandbox.world is self.world, "serve the world first (empty_world / seeded_world)"
-        # Tests that are not about rate limits must not wait for ShipStation's 40/minute budget.
+        # Tests that are not about rate limits must not wait for ShipStation's budgets.
         self.world.shipstation.rate_limit_per_minute = 10_000
+        self.world.shipstation.v2.rate_limit_per_minute = 10_000
         clean_environment(self.monkeypatch)
         self.apply_env()
 
     def apply_env(self, **settings: str) -> None:
         self.settings.update({k.upper(): str(v) for k, v in settings.items()})
-        for name, value in sandbox_environment(self.sandbox, self.database_url, **self.settings).items():
+        env = sandbox_environment(self.sandbox, self.database_url, self.generation, **self.settings)
+        for name, value in env.items():
             self.monkeypatch.setenv(name, value)
+
+    def use_generation(self, generation: str) -> None:
+        """Poll the other ShipStation API from the next run on (a shop switching generations)."""
+        for name in (
+            "SHIPSTATION_API_VERSION",
+            "SHIPSTATION_API_URL",
+            "SHIPSTATION_API_KEY",
+            "SHIPSTATION_API_SECRET",
+        ):
+            self.monkeypatch.delenv(name, raising=False)
+        self.generation = generation
+        self.apply_env()
+
+    @property
+    def shipstation_log(self) -> RequestLog:
+        """The request log of the ShipStation API the runs poll."""
+        state = self.world.shipstation
+        return state.v2.log if self.generation == "v2" else state.log
 
     @property
     def ledger(self) -> Ledger:
@@ -202,7 +227,8 @@ class SyncHarness:
         if settings:
             self.apply_env(**settings)
         nav_before = len(self.world.nav.log.entries)
-        ss_before = len(self.world.shipstation.log.entries)
+        ss_log = self.shipstation_log
+        ss_before = len(ss_log.entries)
         job = defs.resolve_job_def(JOB_NAME)
         result = job.execute_in_process(instance=self.instance, raise_on_error=False, run_config=QUIET)
         run = SyncRun(
@@ -211,7 +237,7 @@ class SyncHarness:
             world=self.world,
             ledger=self.ledger,
             nav_requests=list(self.world.nav.log.entries[nav_before:]),
-            shipstation_requests=list(self.world.shipstation.log.entries[ss_before:]),
+            shipstation_requests=list(ss_log.entries[ss_before:]),
         )
         self.runs.append(run)
         if expect_success:
@@ -256,8 +282,9 @@ def harness_for(
     world: SandboxWorld,
     instance: dg.DagsterInstance,
     database_url: str,
+    generation: str = "v1",
 ) -> Iterator[SyncHarness]:
-    harness = SyncHarness(monkeypatch, sandbox, world, instance, database_url)
+    harness = SyncHarness(monkeypatch, sandbox, world, instance, database_url, generation)
     try:
         yield harness
     finally:

@@ -281,12 +281,15 @@ def test_missing_settings_are_named(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure(monkeypatch, sandbox, tmp_path)
+    monkeypatch.setenv("SHIPSTATION_API_VERSION", "v1")  # without it, no secret means V2
     for name in ("SHIPSTATION_API_SECRET", "NAV_CLIENT_ID", "NAV_TOKEN_URL"):
         monkeypatch.delenv(name)
     code, out = check(capsys)
     assert code == 1
     fails = lines_starting(out, "FAIL")
-    assert fails[0].startswith("FAIL ShipStation: missing SHIPSTATION_API_SECRET:")
+    assert fails[0].startswith(
+        "FAIL ShipStation: missing SHIPSTATION_API_SECRET (SHIPSTATION_API_VERSION=v1):"
+    )
     assert fails[1].startswith("FAIL NAV: missing NAV_TOKEN_URL, NAV_CLIENT_ID (NAV_AUTH=oauth2):")
     assert "shipnav secrets set NAME" in fails[0]
     assert "OK   Ledger:" in out

@@ -37,6 +37,7 @@ def test_sandbox_defaults() -> None:
     assert (args["host"], args["shipstation_port"], args["nav_port"]) == ("127.0.0.1", 0, 0)
     assert (args["seed"], args["orders"], args["latency_ms"], args["nav_auth"]) == (7, 300, 0.0, "oauth2")
     assert (args["tracking_max_length"], args["rate_limit"], args["platform"]) == (None, 40, "nav2018")
+    assert (args["generation"], args["shipstation_v2_port"], args["v2_rate_limit"]) == ("v1", 0, 200)
 
 
 def test_sandbox_options() -> None:
@@ -72,6 +73,7 @@ def test_sandbox_options() -> None:
         ["sandbox", "--platform", "bc2"],
         ["sandbox", "--tracking-max-length", "0"],
         ["sandbox", "--latency-ms", "-5"],
+        ["sandbox", "--shipstation", "v3"],
     ],
 )
 def test_bad_arguments_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -246,3 +248,40 @@ def test_sandbox_reports_a_busy_port_and_exits_1() -> None:
     assert result.returncode == 1
     assert result.stdout == ""  # nothing a script could mistake for an environment
     assert "shipnav sandbox:" in result.stderr
+
+
+def test_sandbox_process_on_shipstation_v2() -> None:
+    """``--shipstation v2``: the environment of V2 (a key, no secret, the V2 host) works."""
+    proc = _start("--shipstation", "v2", "--nav-auth", "basic")
+    try:
+        env = _read_env(
+            proc, {"SHIPSTATION_API_VERSION", "SHIPSTATION_API_URL", "SHIPSTATION_API_KEY", "NAV_AUTH"}
+        )
+        assert env["SHIPSTATION_API_VERSION"] == "v2" and "SHIPSTATION_API_SECRET" not in env
+        labels = httpx.get(
+            f"{env['SHIPSTATION_API_URL']}/v2/labels",
+            params={"page_size": "1"},
+            headers={"API-Key": env["SHIPSTATION_API_KEY"]},
+            timeout=10,
+        )
+        assert labels.status_code == 200 and labels.json()["total"] > 0, labels.text
+    finally:
+        code = _stop(proc, signal.SIGTERM)
+    assert code == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_both_generations_print_v1_then_v2_as_comments() -> None:
+    from shipnav_dagster.cli.sandbox import environment
+    from shipnav_dagster.sandbox.server import running_sandbox
+    from shipnav_dagster.sandbox.state import SandboxWorld
+
+    with running_sandbox(SandboxWorld()) as servers:
+        text = environment(servers, "both", "basic")
+    active = [line for line in text.splitlines() if not line.startswith("#")]
+    comments = [line[2:] for line in text.splitlines() if line.startswith("# SHIPSTATION_")]
+    assert f"SHIPSTATION_API_URL={servers.shipstation_url}" in active
+    assert "SHIPSTATION_API_VERSION=v2" in comments
+    assert f"SHIPSTATION_API_URL={servers.shipstation_v2_url}" in comments
+    script = text + '\nprintf "%s" "$SHIPSTATION_API_URL"'
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out == servers.shipstation_url  # the comments change nothing when sourced

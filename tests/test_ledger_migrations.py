@@ -143,6 +143,7 @@ def test_two_runs_storing_the_same_records_see_each_once(
     import threading
 
     from shipnav_dagster.ledger import reports
+    from shipnav_dagster.shipstation.v1.parser import parse_shipment
     from shipnav_dagster.sync.intake import store_records
 
     url = (
@@ -162,7 +163,7 @@ def test_two_runs_storing_the_same_records_see_each_once(
     threads = [
         threading.Thread(
             target=store_records,
-            args=(lg, "shipment", payloads),
+            args=(lg, parse_shipment, payloads),
             kwargs={"run_id": f"r{n}", "seen_via": "poll"},
         )
         for n, lg in enumerate(ledgers)

@@ -373,6 +373,7 @@ def test_retry_sensor_on_postgres(pg_harness: SyncHarness) -> None:
 
 def test_claims_are_exclusive_on_postgres(pg_schema_url: str) -> None:
     from shipnav_dagster.core.outcomes import FailureKind, Outcome
+    from shipnav_dagster.shipstation.v1.parser import parse_shipment
     from shipnav_dagster.sync.intake import store_records
 
     ledger = Ledger(pg_schema_url).create_all()
@@ -386,7 +387,7 @@ def test_claims_are_exclusive_on_postgres(pg_schema_url: str) -> None:
         }
         for i in range(1, 41)
     ]
-    store_records(ledger, "shipment", payloads, run_id="r0", seen_via="poll")
+    store_records(ledger, parse_shipment, payloads, run_id="r0", seen_via="poll")
     ledger.set_outcomes(
         [Outcome(f"shipment:{i}", "failed", "x", failure=FailureKind.RECORD) for i in range(1, 41)],
         run_id="r0",

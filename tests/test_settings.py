@@ -5,7 +5,8 @@ import pytest
 from shipnav_dagster.settings import SettingsError, load_settings
 
 CONTRACT_VARIABLES = [
-    "SHIPSTATION_API_URL", "SHIPSTATION_API_KEY", "SHIPSTATION_API_SECRET", "NAV_ODATA_URL", "NAV_AUTH",
+    "SHIPSTATION_API_VERSION", "SHIPSTATION_API_URL", "SHIPSTATION_API_KEY", "SHIPSTATION_API_SECRET",
+    "NAV_ODATA_URL", "NAV_AUTH",
     "NAV_TOKEN_URL", "NAV_CLIENT_ID", "NAV_CLIENT_SECRET", "NAV_SCOPE", "NAV_USERNAME", "NAV_PASSWORD",
     "NAV_SALES_ORDER_SERVICE", "NAV_SALES_LINES_SEGMENT", "NAV_POSTED_SHIPMENT_SERVICE",
     "NAV_TRACKING_MAX_LENGTH", "NAV_MAX_CONCURRENCY", "SHIPNAV_DATABASE_URL", "SHIPNAV_SECRET_KEY",
@@ -32,7 +33,8 @@ def test_every_contract_variable_is_a_setting() -> None:
 
 def test_defaults_match_the_contract() -> None:
     s = load_settings()
-    assert s.shipstation_api_url == "https://ssapi.shipstation.com"
+    # No secret: V2, on its own host.
+    assert (s.shipstation_version, s.shipstation_url) == ("v2", "https://api.shipstation.com")
     assert s.nav_auth == "oauth2"
     assert s.nav_scope == "https://api.businesscentral.dynamics.com/.default"
     assert (s.nav_sales_order_service, s.nav_sales_lines_segment, s.nav_posted_shipment_service) == (
@@ -70,6 +72,7 @@ def test_invalid_value_names_the_variable(
 
 def test_missing_values_for_a_sync_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NAV_AUTH", "basic")
+    monkeypatch.setenv("SHIPSTATION_API_VERSION", "v1")  # V1 needs the secret too
     monkeypatch.setenv("SHIPSTATION_API_KEY", "k")
     with pytest.raises(SettingsError) as err:
         load_settings().require()
@@ -100,3 +103,36 @@ def test_ledger_defaults_under_dagster_home(tmp_path, monkeypatch: pytest.Monkey
     assert load_settings().database_url == f"sqlite:///{tmp_path / 'home' / 'shipnav-ledger.db'}"
     monkeypatch.delenv("DAGSTER_HOME")
     assert load_settings().database_url.endswith(".shipnav/shipnav-ledger.db")
+
+
+@pytest.mark.parametrize(
+    ("env", "version", "url", "missing"),
+    [
+        ({"SHIPSTATION_API_KEY": "k", "SHIPSTATION_API_SECRET": "s"}, "v1", "https://ssapi.shipstation.com",
+         []),
+        ({"SHIPSTATION_API_KEY": "k"}, "v2", "https://api.shipstation.com", []),
+        ({"SHIPSTATION_API_VERSION": "V1", "SHIPSTATION_API_KEY": "k"}, "v1", "https://ssapi.shipstation.com",
+         ["SHIPSTATION_API_SECRET"]),
+        ({"SHIPSTATION_API_VERSION": "v2", "SHIPSTATION_API_KEY": "k", "SHIPSTATION_API_SECRET": "s"}, "v2",
+         "https://api.shipstation.com", []),
+        ({"SHIPSTATION_API_VERSION": "v2", "SHIPSTATION_API_URL": "http://127.0.0.1:9/"}, "v2",
+         "http://127.0.0.1:9", ["SHIPSTATION_API_KEY"]),
+    ],
+)  # fmt: skip
+def test_shipstation_generation_and_its_defaults(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], version: str, url: str, missing: list[str]
+) -> None:
+    """CONTRACT: v1 when a secret is set, else v2; the URL defaults per generation; the secret is
+    asked for on V1 only."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.shipstation_version, s.shipstation_url) == (version, url)
+    assert s.missing_for_shipstation() == missing
+
+
+def test_unknown_shipstation_version_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPSTATION_API_VERSION", "v3")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "SHIPSTATION_API_VERSION: expected 'v1' or 'v2'" in str(err.value)

@@ -17,7 +17,13 @@ from shipnav_dagster.settings import Settings, check_settings
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Wrong in three ways at once: a value that is not allowed, a malformed URL, missing credentials.
-BAD = {"NAV_AUTH": "foo", "NAV_ODATA_URL": "nav.example.com/odata", "SHIPSTATION_API_KEY": "key-only"}
+# (SHIPSTATION_API_VERSION=v1: a key without a secret is V1's missing secret, where V2 needs none.)
+BAD = {
+    "NAV_AUTH": "foo",
+    "NAV_ODATA_URL": "nav.example.com/odata",
+    "SHIPSTATION_API_VERSION": "v1",
+    "SHIPSTATION_API_KEY": "key-only",
+}
 # Every problem of BAD, for both systems: NAV's credentials are those of the default NAV_AUTH.
 PROBLEMS = [
     "NAV_AUTH: expected",

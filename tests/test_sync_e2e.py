@@ -7,6 +7,10 @@ hook or setting of their own share the runs of two scenarios (one run + an idemp
 runs with changes in between); the others get their own world (``empty_world``). The seeded shop
 gets one broad smoke test; the command lines (``dagster job execute``, ``shipnav demo``) run as
 subprocesses.
+
+The shared scenarios, the seeded shop and the cases about ShipStation itself (paging, its rate
+limit, its server errors, the poll's metadata, dry run) run through both API generations, V1 and
+V2, against the same world (issue #13); what only V2 has is in ``test_sync_e2e_v2.py``.
 """
 
 import copy
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import dagster as dg
 import pytest
@@ -44,6 +49,9 @@ from tests.sync_harness import (
     sqlite_ledger_url,
 )
 
+GENERATIONS = ("v1", "v2")  # ShipStation API generations: the same world, read through each
+LABELS_CREATED = {"v1": "shipments_created", "v2": "labels_created_v2"}  # their cursors
+
 
 @pytest.fixture(scope="module")
 def instance() -> Iterator[dg.DagsterInstance]:
@@ -65,9 +73,32 @@ def harness(
         yield h
 
 
+@pytest.fixture(params=GENERATIONS)
+def any_harness(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    sandbox: SandboxServers,
+    empty_world: SandboxWorld,
+    instance: dg.DagsterInstance,
+    tmp_path: Path,
+) -> Iterator[SyncHarness]:
+    """A harness reading ShipStation through V1, and one through V2."""
+    sc.install_shipping_agents(empty_world)
+    with harness_for(
+        monkeypatch, sandbox, empty_world, instance, sqlite_ledger_url(tmp_path), request.param
+    ) as h:
+        yield h
+
+
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def surface(harness: SyncHarness) -> Any:
+    """The ShipStation API the harness polls: its faults, limits and log."""
+    state = harness.world.shipstation
+    return state.v2 if harness.generation == "v2" else state
 
 
 def header_fields(header: Record) -> dict[str, Any]:
@@ -106,14 +137,14 @@ class Scenario:
 
 @contextmanager
 def shared_harness(
-    servers: SandboxServers, instance: dg.DagsterInstance, folder: Path
+    servers: SandboxServers, instance: dg.DagsterInstance, folder: Path, generation: str = "v1"
 ) -> Iterator[SyncHarness]:
     world = SandboxWorld()
     sc.install_shipping_agents(world)
     servers.world = world
     with (
         pytest.MonkeyPatch.context() as mp,
-        harness_for(mp, servers, world, instance, sqlite_ledger_url(folder)) as h,
+        harness_for(mp, servers, world, instance, sqlite_ledger_url(folder), generation) as h,
     ):
         yield h
 
@@ -313,11 +344,16 @@ def one_run_cases(world: SandboxWorld) -> dict[str, dict[str, Any]]:
     return c
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=GENERATIONS)
 def one_run(
-    sandbox_servers: SandboxServers, instance: dg.DagsterInstance, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    sandbox_servers: SandboxServers,
+    instance: dg.DagsterInstance,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scenario]:
-    with shared_harness(sandbox_servers, instance, tmp_path_factory.mktemp("one_run")) as h:
+    """Every case of ``one_run_cases``, synced through ShipStation V1, and through V2."""
+    folder = tmp_path_factory.mktemp(f"one_run_{request.param}")
+    with shared_harness(sandbox_servers, instance, folder, request.param) as h:
         cases = one_run_cases(h.world)
         first = h.run()
         ledger_after_first = first.records()
@@ -552,12 +588,17 @@ def test_two_posted_shipments_take_the_labels_in_order(one_run: Scenario) -> Non
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=GENERATIONS)
 def over_time(
-    sandbox_servers: SandboxServers, instance: dg.DagsterInstance, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    sandbox_servers: SandboxServers,
+    instance: dg.DagsterInstance,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scenario]:
-    """Run 1; then labels bought, voided, late-committed, NAV edited, tokens expired; run 2; run 3."""
-    with shared_harness(sandbox_servers, instance, tmp_path_factory.mktemp("over_time")) as h:
+    """Run 1; then labels bought, voided, late-committed, NAV edited, tokens expired; run 2; run 3.
+    Through ShipStation V1, and through V2."""
+    folder = tmp_path_factory.mktemp(f"over_time_{request.param}")
+    with shared_harness(sandbox_servers, instance, folder, request.param) as h:
         world, c = h.world, {}
         one = [("MUG-11OZ-BLK", 1)]
         _o, h1, lb1 = order_with_label(world, "60001", customer_name="Before Runs")
@@ -610,7 +651,7 @@ def over_time(
         first = h.run()
         ledger_after_first = first.records()
         nav_after_first = copy.deepcopy(world.nav.sales_orders)
-        cursor = first.ledger.get_cursor("shipments_created")
+        cursor = first.ledger.get_cursor(LABELS_CREATED[h.generation])
         assert cursor is not None
         window_end = cursor.astimezone(PACIFIC).replace(tzinfo=None)
 
@@ -826,7 +867,8 @@ def test_nav_server_driven_paging(harness: SyncHarness) -> None:
     assert harness.run().patches == 0
 
 
-def test_shipstation_paging_over_500_records(harness: SyncHarness) -> None:
+def test_shipstation_paging_over_500_records(any_harness: SyncHarness) -> None:
+    harness = any_harness
     world = harness.world
     count = 503
     headers = []
@@ -839,37 +881,51 @@ def test_shipstation_paging_over_500_records(harness: SyncHarness) -> None:
         headers.append(header)
     run = harness.run()
     assert run.success
-    pages = [q for m, p, q, _s in run.shipstation_requests if p == "/shipments" and "createDateStart" in q]
-    assert len(pages) == 2, pages
-    assert any("page=2" in q for q in pages)
+    if harness.generation == "v1":
+        pages = [
+            q for m, p, q, _s in run.shipstation_requests if p == "/shipments" and "createDateStart" in q
+        ]
+        assert len(pages) == 2, pages
+        assert any("page=2" in q for q in pages)
+    else:  # the second page is the first one from the last label read on
+        pages = [q for m, p, q, _s in run.shipstation_requests if p == "/v2/labels" and "completed" in q]
+        assert len(pages) == 2, pages
+        assert len({dict(parse_qsl(q))["created_at_start"] for q in pages}) == 2
     written = [r for r in run.records().values() if r["status"] == "written"]
     assert len(written) == count
     assert all(world.nav.sales_orders[h["No"]]["Package_Tracking_No"] for h in headers)
 
 
-def test_shipstation_rate_limit_and_429(harness: SyncHarness) -> None:
+def test_shipstation_rate_limit_and_429(any_harness: SyncHarness) -> None:
+    harness = any_harness
     world = harness.world
     pairs = [order_with_label(world, f"9900{n}", customer_name=f"Rate {n}") for n in range(3)]
-    # A budget of 4 requests per 1-second window (ShipStation: 40 per minute), and one 429.
-    world.shipstation.rate_limit_per_minute = 4
-    world.shipstation.rate_window_seconds = 1
-    world.shipstation.faults.throttle_next = 1
-    world.shipstation.faults.retry_after_seconds = 0
+    # A budget of 4 requests per 1-second window (ShipStation: V1 40, V2 200 per minute), and one 429.
+    api = surface(harness)
+    api.rate_limit_per_minute = 4
+    api.rate_window_seconds = 1
+    api.faults.throttle_next = 1
+    api.faults.retry_after_seconds = 0
     run = harness.run()
     for _o, header, label in pairs:
         assert_written(run, label, header["No"])
     statuses = run.shipstation_statuses()
     assert len(statuses) > 4, "the run fitted in one window: the budget was never tested"
-    # The injected 429 was waited out; the client paced itself and never overran the budget.
-    assert statuses.count(429) == 1
+    if harness.generation == "v1":
+        # The injected 429 was waited out; the client paced itself and never overran the budget.
+        assert statuses.count(429) == 1
+    else:
+        # V2 reports no budget: every 429 (the injected one, the real limit's) waits Retry-After.
+        assert statuses.count(429) >= 1
     meta = run.metadata("shipstation_shipments")
     assert meta["records_fetched"] == 3
 
 
-def test_server_errors_are_retried_on_both_apis(harness: SyncHarness) -> None:
+def test_server_errors_are_retried_on_both_apis(any_harness: SyncHarness) -> None:
+    harness = any_harness
     world = harness.world
     _o, header, label = order_with_label(world, "99101")
-    world.shipstation.faults.fail_next = 1
+    surface(harness).faults.fail_next = 1
     world.nav.faults.fail_next = 1
     run = harness.run()
     assert_written(run, label, header["No"])
@@ -926,7 +982,8 @@ def test_lost_patch_response_is_recorded_as_written(harness: SyncHarness) -> Non
     ]
 
 
-def test_dry_run_records_everything_and_writes_nothing(harness: SyncHarness) -> None:
+def test_dry_run_records_everything_and_writes_nothing(any_harness: SyncHarness) -> None:
+    harness = any_harness
     world = harness.world
     _o, header, label = order_with_label(world, "99201")
     before = copy.deepcopy(world.nav.sales_orders)
@@ -966,7 +1023,8 @@ def test_mapping_file_maps_services(harness: SyncHarness, tmp_path: Path) -> Non
 # --------------------------------------------------------------------------------------------
 
 
-def test_materialization_metadata_counts_and_blocking_check(harness: SyncHarness) -> None:
+def test_materialization_metadata_counts_and_blocking_check(any_harness: SyncHarness) -> None:
+    harness = any_harness
     world = harness.world
     written = [order_with_label(world, f"99400{n}", customer_name=f"Meta {n}") for n in range(2)]
     order_amb, _ = sc.add_customer_order(world, order_number="994100", order_date=ago(hours=2))
@@ -1011,16 +1069,18 @@ def test_materialization_metadata_counts_and_blocking_check(harness: SyncHarness
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("generation", GENERATIONS)
 def test_seeded_shop_smoke(
     monkeypatch: pytest.MonkeyPatch,
     sandbox: SandboxServers,
     seeded_world: SandboxWorld,
     instance: dg.DagsterInstance,
     tmp_path: Path,
+    generation: str,
 ) -> None:
     world = seeded_world
     before = copy.deepcopy(world.nav.sales_orders)
-    with harness_for(monkeypatch, sandbox, world, instance, sqlite_ledger_url(tmp_path)) as h:
+    with harness_for(monkeypatch, sandbox, world, instance, sqlite_ledger_url(tmp_path), generation) as h:
         first = h.run()
         records = first.records()
         counts: dict[str, int] = {}

@@ -30,6 +30,7 @@ from shipnav_dagster.sandbox.server import SandboxServers, ThreadedServer
 from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.settings import Settings, SettingsError, load_settings
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.shipstation.v1.source import V1Source
 from shipnav_dagster.sync.replay import drain_inbox
 from shipnav_dagster.webhooks.app import app_from_settings, create_app
 from shipnav_dagster.webhooks.fetch_url import MAX_PAGE_SIZE, fetch_url
@@ -138,13 +139,13 @@ def test_a_notification_with_page_size_1_is_fetched_in_one_request(
     assert post(endpoint, sent).json() == {"status": "queued"}
 
     before = len(world.shipstation.log.entries)
-    client = ShipStationClient(
-        sandbox.shipstation_url, world.shipstation.api_key, world.shipstation.api_secret
+    source = V1Source(
+        ShipStationClient(sandbox.shipstation_url, world.shipstation.api_key, world.shipstation.api_secret)
     )
     try:
-        summary = drain_inbox(ledger, client, api_url=sandbox.shipstation_url, run_id="run-ps")
+        summary = drain_inbox(ledger, source, run_id="run-ps")
     finally:
-        client.close()
+        source.close()
     assert summary.notifications == 1 and not summary.failed
     assert sorted(summary.records) == sorted(f"shipment:{label['shipmentId']}" for label in labels)
     fetches = [e for e in world.shipstation.log.entries[before:] if e[1] == "/shipments"]
@@ -280,7 +281,10 @@ def test_invalid_webhook_settings_name_the_variable(
 
 def test_the_receiver_from_settings_uses_the_cap(ledger: Ledger) -> None:
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, shipnav_webhook_token=TOKEN, shipnav_webhook_max_pending=1
+        _env_file=None,
+        shipstation_api_version="v1",
+        shipnav_webhook_token=TOKEN,
+        shipnav_webhook_max_pending=1,
     )
     with ThreadedServer(app_from_settings(settings, ledger)) as base:
         endpoint = f"{base}/webhooks/shipstation/{TOKEN}"

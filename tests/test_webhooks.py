@@ -839,6 +839,7 @@ def test_serve_end_to_end_without_leaking_the_token(tmp_path: Path) -> None:
         **os.environ,
         "SHIPNAV_WEBHOOK_TOKEN": TOKEN,
         "SHIPNAV_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "SHIPSTATION_API_VERSION": "v1",
         "SHIPSTATION_API_URL": V1,
         "PYTHONUNBUFFERED": "1",
     }

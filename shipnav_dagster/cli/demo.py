@@ -59,11 +59,21 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 @click.option(
     "--orders", type=click.IntRange(min=0), default=300, show_default=True, help="ShipStation orders"
 )
-def demo(home: str, seed: int, orders: int) -> int:
-    return run_demo(Path(home), seed=seed, orders=orders)
+@click.option(
+    "--shipstation",
+    "generation",
+    type=click.Choice(["v1", "v2"]),
+    default="v1",
+    show_default=True,
+    help="the ShipStation API generation the sync reads the shop through",
+)
+def demo(home: str, seed: int, orders: int, generation: str) -> int:
+    return run_demo(Path(home), seed=seed, orders=orders, generation=generation)
 
 
-def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.stdout) -> int:
+def run_demo(
+    home: Path, *, seed: int = 7, orders: int = 300, generation: str = "v1", out: TextIO = sys.stdout
+) -> int:
     from shipnav_dagster.instance import open_instance
     from shipnav_dagster.sandbox.seed import build_world
     from shipnav_dagster.sandbox.server import running_sandbox
@@ -72,10 +82,12 @@ def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.
     world = build_world(seed=seed, orders=orders)
     out.write(
         f"shipnav demo: sandbox shop with {len(world.shipstation.orders)} ShipStation orders, "
-        f"{len(world.shipstation.shipments)} labels, {len(world.nav.sales_orders)} NAV sales orders\n"
+        f"{len(world.shipstation.shipments)} labels, {len(world.nav.sales_orders)} NAV sales orders, "
+        f"read through ShipStation API {generation.upper()}\n"
     )
+    ss_log = world.shipstation.v2.log if generation == "v2" else world.shipstation.log
     with running_sandbox(world) as sandbox:
-        env = sandbox.env() | {"DAGSTER_HOME": str(home)}
+        env = sandbox.env(shipstation_api_version=generation) | {"DAGSTER_HOME": str(home)}
         env.pop("SHIPNAV_DATABASE_URL", None)
         with _environ(env):
             os.environ.pop("SHIPNAV_DATABASE_URL", None)
@@ -94,7 +106,7 @@ def run_demo(home: Path, *, seed: int = 7, orders: int = 300, out: TextIO = sys.
                 f"{patches_first} NAV PATCH requests\n"
                 f"run 2 ({second.run_id}): {'succeeded' if second.success else 'FAILED'}, "
                 f"{patches_second} NAV PATCH requests (nothing new to write)\n"
-                f"ShipStation requests: {world.shipstation.log.count()}, "
+                f"ShipStation {generation.upper()} requests: {ss_log.count()}, "
                 f"NAV requests: {world.nav.log.count()}\n\n"
                 "Inspect this demo's record-level ledger:\n"
                 f"  DAGSTER_HOME={home} {shipnav_command()} ledger\n"

@@ -8,7 +8,8 @@ from shipnav_dagster.cli.common import settings, settings_errors_exit
 @click.group(
     "webhooks",
     help="The receiver only stores notifications; shipnav_webhook_sensor turns them into runs.",
-    short_help="receive ShipStation SHIP_NOTIFY / ORDER_NOTIFY webhooks, or subscribe to them",
+    short_help="receive ShipStation webhooks (V1 SHIP_NOTIFY / ORDER_NOTIFY, V2 LABEL_CREATED_V2 / "
+    "FULFILLMENT_SHIPPED_V2), or subscribe to them",
 )
 def webhooks() -> None:
     pass
@@ -27,7 +28,12 @@ def serve(host: str, port: int) -> int:
     return 0
 
 
-@webhooks.command("subscribe", help="Register SHIP_NOTIFY and ORDER_NOTIFY with ShipStation.")
+@webhooks.command(
+    "subscribe",
+    help="Register the configured generation's webhooks with ShipStation: V1 SHIP_NOTIFY and "
+    "ORDER_NOTIFY, or V2 LABEL_CREATED_V2 and FULFILLMENT_SHIPPED_V2 with the X-Shipnav-Webhook-Secret "
+    "header (SHIPNAV_WEBHOOK_HEADER_SECRET, else SHIPNAV_WEBHOOK_TOKEN).",
+)
 @click.option("--target-url", required=True, help="public HTTPS URL ending in /webhooks/shipstation/<token>")
 @click.option("--store-id", type=int, default=None, help="only this ShipStation store")
 @settings_errors_exit

@@ -72,6 +72,8 @@ def record_keys(record: ShipRecord, orders: Mapping[int, OrderInfo]) -> RecordKe
     if parent and parent.order_number:
         numbers.append(parent.order_number)
     external: list[str] = list(numbers)
+    if record.order_ref:
+        external.append(record.order_ref)  # V2 shipment_id "se-123", beside the number 123 below
     for source in (record, order, parent):
         if source is None:
             continue
@@ -233,8 +235,14 @@ def _match(record: ShipRecord, keys: RecordKeys, index: NavIndex) -> MatchDecisi
         outcome="no_order_yet",
         reason="no NAV sales order found by "
         + ", ".join(tried)
-        + f" for ShipStation order {record.order_number or record.order_id}",
+        + f" for ShipStation order {_order_label(record, keys)}",
     )
+
+
+def _order_label(record: ShipRecord, keys: RecordKeys) -> str:
+    """The order as people know it: its number (a V2 label carries none, its order does)."""
+    number = record.order_number or (keys.order_numbers[0] if keys.order_numbers else None)
+    return str(number or record.order_ref or record.order_id)
 
 
 def match_records(

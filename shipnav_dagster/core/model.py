@@ -45,10 +45,17 @@ class ShipRecord(BaseModel):
     record_key: str  # "shipment:<shipmentId>" or "fulfillment:<fulfillmentId>"
     source: Source
     source_id: int
+    api: Literal["v1", "v2"] = "v1"  # the ShipStation API generation it was read through
     order_id: int | None = None
+    # The order's id as the API spells it where that is not just the number (V2: "se-123" for
+    # order_id 123); NAV may hold either spelling in External_Document_No.
+    order_ref: str | None = None
     order_key: str | None = None
     order_number: str | None = None
-    tracking_number: str | None = None
+    tracking_number: str | None = None  # the label's (master) tracking number
+    # Every package's tracking number of a multi-package label (V2 packages[]), the master first;
+    # empty when the label has one package.
+    package_tracking_numbers: tuple[str, ...] = ()
     carrier_code: str | None = None
     service_code: str | None = None
     ship_date: date | None = None
@@ -63,6 +70,24 @@ class ShipRecord(BaseModel):
     def is_outbound_active(self) -> bool:
         """A label that can carry the order's tracking: not voided, not a return, has a number."""
         return not self.voided and not self.is_return and bool((self.tracking_number or "").strip())
+
+    def same_facts(self, other: "ShipRecord") -> bool:
+        """Whether ``other`` says the same about this label as this record does: the facts a
+        decision reads (order, tracking, carrier, service, dates, void, return). Two API
+        generations spell one label differently (V2 labels list no items and no order number,
+        which the order supplies); reading it through the other generation changes no fact."""
+        return (
+            self.record_key == other.record_key
+            and self.order_id == other.order_id
+            and self.tracking_number == other.tracking_number
+            and (self.carrier_code or "").casefold() == (other.carrier_code or "").casefold()
+            and self.service_code == other.service_code
+            and self.ship_date == other.ship_date
+            and self.created_at == other.created_at
+            and self.voided == other.voided
+            and self.void_date == other.void_date
+            and self.is_return == other.is_return
+        )
 
 
 class ReceivedRecord(BaseModel):
@@ -94,6 +119,7 @@ class OrderInfo(BaseModel):
     ship_to_name: str | None = None
     bill_to_name: str | None = None
     parent_id: int | None = None
+    status: str | None = None  # V1 orderStatus, V2 shipment_status: shown in the ledger only
 
 
 class NavOrder(BaseModel):

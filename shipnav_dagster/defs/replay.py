@@ -51,13 +51,7 @@ def replay_records(context: dg.OpExecutionContext, config: ReplayConfig, shipnav
     dead_runs = shipnav.dead_runs()
     inbox_summary = None
     if config.from_inbox:
-        inbox_summary = drain_inbox(
-            ledger,
-            shipnav.shipstation,
-            api_url=shipnav.settings.shipstation_api_url,
-            run_id=run_id,
-            log=context.log.warning,
-        )
+        inbox_summary = drain_inbox(ledger, shipnav.shipstation, run_id=run_id, log=context.log.warning)
     summary = replay(
         ledger,
         shipnav.nav,

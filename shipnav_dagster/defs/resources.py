@@ -20,7 +20,8 @@ from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
 from shipnav_dagster.nav.platform import posted_shipments_writable
 from shipnav_dagster.settings import Settings, SettingsError, check_settings
-from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.shipstation.factory import open_source
+from shipnav_dagster.shipstation.source import ShipStationSource
 from shipnav_dagster.sync.write import WriteOptions
 
 
@@ -29,7 +30,7 @@ class ShipnavResource(dg.ConfigurableResource):
 
     _settings: Settings | None = PrivateAttr(default=None)
     _ledger: Ledger | None = PrivateAttr(default=None)
-    _shipstation: ShipStationClient | None = PrivateAttr(default=None)
+    _shipstation: ShipStationSource | None = PrivateAttr(default=None)
     _nav: NavClient | None = PrivateAttr(default=None)
     _mapping: CarrierMapping | None = PrivateAttr(default=None)
     _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
@@ -70,16 +71,10 @@ class ShipnavResource(dg.ConfigurableResource):
         return self._mapping
 
     @property
-    def shipstation(self) -> ShipStationClient:
+    def shipstation(self) -> ShipStationSource:
+        """The configured API generation (SHIPSTATION_API_VERSION): its streams and parsers."""
         if self._shipstation is None:
-            s = self.settings_for_both_systems()
-            assert s.shipstation_api_key is not None and s.shipstation_api_secret is not None
-            self._shipstation = ShipStationClient(
-                s.shipstation_api_url,
-                s.shipstation_api_key.get_secret_value(),
-                s.shipstation_api_secret.get_secret_value(),
-                timeout=s.shipnav_http_timeout_seconds,
-            )
+            self._shipstation = open_source(self.settings_for_both_systems())
         return self._shipstation
 
     @property

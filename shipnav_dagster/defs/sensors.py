@@ -98,8 +98,9 @@ def shipnav_unmatched_retry_sensor(
     job=shipnav_replay_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Turns SHIP_NOTIFY / ORDER_NOTIFY notifications stored by `shipnav webhooks serve` "
-    "into a replay run that fetches them and writes the shipments back.",
+    description="Turns the notifications stored by `shipnav webhooks serve` (V1 SHIP_NOTIFY / "
+    "ORDER_NOTIFY, V2 LABEL_CREATED_V2 / FULFILLMENT_SHIPPED_V2) into a replay run that fetches them "
+    "and writes the shipments back.",
 )
 def shipnav_webhook_sensor(context: dg.SensorEvaluationContext, shipnav: ShipnavResource) -> dg.SensorResult:
     return _doorbell(

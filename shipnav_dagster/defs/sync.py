@@ -33,8 +33,9 @@ def table(rows: list[dict[str, str]], columns: list[str]) -> dg.MetadataValue:
 @dg.asset(
     group_name=GROUP,
     kinds={"shipstation"},
-    description="ShipStation labels (new and voided), mark-as-shipped fulfillments and edited orders, "
-    "polled by overlapping Pacific-time windows and stored in the ledger before anything else.",
+    description="ShipStation labels (new and voided), mark-as-shipped fulfillments and edited orders "
+    "(V1 or V2, as SHIPSTATION_API_VERSION says), polled by overlapping windows and stored in the "
+    "ledger before anything else.",
 )
 def shipstation_shipments(
     context: dg.AssetExecutionContext, shipnav: ShipnavResource
@@ -55,6 +56,7 @@ def shipstation_shipments(
         "records_changed": dg.MetadataValue.int(len(summary.changed_keys)),
         "orders_fetched_by_id": dg.MetadataValue.int(summary.orders_fetched_by_id),
         "shipstation_requests": dg.MetadataValue.int(shipnav.shipstation.stats.total_requests),
+        "shipstation_api_version": dg.MetadataValue.text(shipnav.shipstation.generation),
         "windows": table(
             [
                 {

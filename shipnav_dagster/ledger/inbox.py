@@ -25,8 +25,12 @@ from shipnav_dagster.ledger._sql import as_utc, upsert, utcnow
 if TYPE_CHECKING:
     from shipnav_dagster.ledger.repository import Ledger
 
-# The V1 events whose resource_url points at /shipments or /orders.
-RESOURCE_TYPES = frozenset({"SHIP_NOTIFY", "ITEM_SHIP_NOTIFY", "ORDER_NOTIFY", "ITEM_ORDER_NOTIFY"})
+# The events stored: V1's, whose resource_url points at /shipments or /orders, and V2's, at
+# /v2/labels and /v2/fulfillments (the receiver takes those of the configured generation).
+RESOURCE_TYPES = frozenset(
+    {"SHIP_NOTIFY", "ITEM_SHIP_NOTIFY", "ORDER_NOTIFY", "ITEM_ORDER_NOTIFY"}
+    | {"LABEL_CREATED_V2", "FULFILLMENT_SHIPPED_V2"}
+)
 MAX_ATTEMPTS = 5
 # A row claimed longer than this belongs to a run that crashed; another run may take it over.
 CLAIM_TIMEOUT = timedelta(hours=1)

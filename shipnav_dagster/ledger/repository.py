@@ -85,21 +85,26 @@ class Ledger(ClaimsMixin, DecisionsMixin):
         A record whose payload changed (voided, re-dated) goes back to ``pending`` (or ``invalid``
         with the new problem) and its version grows, so the next match/plan sees it and no run
         still holding the old version can settle it; an unchanged one is left exactly as it was.
+        So is a label read through the other API generation (a shop moving from V1 to V2) that
+        states the same facts (``ShipRecord.same_facts``): it keeps its record, status and payload.
         """
         now = utcnow()
+        received = list(received)
+        parsed = {r.record_key: r.record for r in received}
         rows = {r.record_key: _record_row(r, seen_via, now, run_id) for r in received}
         result = UpsertResult([], [], 0, [])
         events: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
             for chunk in chunks(list(rows)):
-                existing = dict(
-                    conn.execute(
-                        sa.select(t.records.c.record_key, t.records.c.payload_hash).where(
+                stored = {
+                    key: (payload_hash, record)
+                    for key, payload_hash, record in conn.execute(
+                        sa.select(t.records.c.record_key, t.records.c.payload_hash, t.records.c.record).where(
                             t.records.c.record_key.in_(chunk)
                         )
                     ).all()
-                )
-                todo = [rows[k] for k in chunk if existing.get(k) != rows[k]["payload_hash"]]
+                }
+                todo = [rows[k] for k in chunk if _differs(stored.get(k), rows[k]["payload_hash"], parsed[k])]
                 result.unchanged += len(chunk) - len(todo)
                 if not todo:
                     continue
@@ -173,7 +178,7 @@ class Ledger(ClaimsMixin, DecisionsMixin):
                 "ship_to_name": _storable(info.ship_to_name),
                 "bill_to_name": _storable(info.bill_to_name),
                 "parent_id": info.parent_id,
-                "order_status": _storable(payload.get("orderStatus")),
+                "order_status": _storable(info.status),
                 "modify_date": None,
                 "payload": _json(payload),
                 "payload_hash": payload_hash(payload),
@@ -450,6 +455,23 @@ _CHANGED_RECORD_COLUMNS = (
     "updated_at",
     "last_run_id",
 )
+
+
+def _differs(stored: tuple[str, str | None] | None, payload_hash: str, new: ShipRecord | None) -> bool:
+    """Whether a record is new, or its payload changed in a way that matters (see upsert_records)."""
+    if stored is None:
+        return True
+    old_hash, old_record = stored
+    return old_hash != payload_hash and not _other_generation_same_facts(old_record, new)
+
+
+def _other_generation_same_facts(stored: str | None, new: ShipRecord | None) -> bool:
+    """The stored record and the new one are the same label read through the two API generations
+    (V1 ``shipmentId`` N is V2 ``label_id`` se-N), and the new one changes none of its facts."""
+    if stored is None or new is None:
+        return False
+    old = ShipRecord.model_validate_json(stored)
+    return old.api != new.api and old.same_facts(new)
 
 
 def _json(value: object) -> str:

@@ -38,6 +38,7 @@ STORABLE: tuple[str, ...] = (
     "NAV_USERNAME",
     "NAV_PASSWORD",
     "SHIPNAV_WEBHOOK_TOKEN",
+    "SHIPNAV_WEBHOOK_HEADER_SECRET",
 )
 KEY_HINT = "create one with `shipnav secrets generate-key`"
 

@@ -46,17 +46,30 @@ class ShipStationError(Exception):
         return f"{self.message} ({', '.join(facts)})" if facts else self.message
 
 
-class ShipStationAuthError(ShipStationError):
-    """401/403: the key/secret pair is wrong, revoked, or lacks permission."""
+V1_AUTH_MESSAGE = (
+    "ShipStation rejected the credentials: check SHIPSTATION_API_KEY / SHIPSTATION_API_SECRET "
+    "(a V1 API key + secret pair from Settings > API Settings; a V2 API key does not work with V1: "
+    "for one, set SHIPSTATION_API_VERSION=v2)"
+)
+V2_AUTH_MESSAGE = (
+    "ShipStation rejected the API key: check SHIPSTATION_API_KEY (a V2 API key from Settings > "
+    "API Settings, sent in the API-Key header; a V1 key + secret pair does not work with V2: for "
+    "one, set SHIPSTATION_API_VERSION=v1 and SHIPSTATION_API_SECRET)"
+)
 
-    def __init__(self, *, status: int, method: str | None = None, path: str | None = None) -> None:
-        super().__init__(
-            "ShipStation rejected the credentials: check SHIPSTATION_API_KEY / SHIPSTATION_API_SECRET "
-            "(a V1 API key + secret pair from Settings > API Settings; V2 API keys do not work)",
-            status=status,
-            method=method,
-            path=path,
-        )
+
+class ShipStationAuthError(ShipStationError):
+    """401/403: the credentials are wrong, revoked, of the other API generation, or lack permission."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str | None = None,
+        path: str | None = None,
+        message: str = V1_AUTH_MESSAGE,
+    ) -> None:
+        super().__init__(message, status=status, method=method, path=path)
 
 
 class ShipStationRateLimited(ShipStationError):
@@ -112,7 +125,8 @@ def describe_body(body: str, content_type: str = "") -> str:
     """A short human-readable detail of an error body.
 
     ShipStation V1 500s are ASP.NET Web API JSON (``ExceptionMessage`` is the useful part), newer
-    errors are ``{"message": ...}``, and gateways in front of it answer with HTML pages.
+    errors are ``{"message": ...}``, V2 errors ``{"request_id", "errors": [...]}``, and gateways in
+    front of either answer with HTML pages.
     """
     text = body.strip()
     if not text:
@@ -133,6 +147,9 @@ def _json_or_none(text: str) -> object:
 
 
 def _describe_json(body: dict[str, object]) -> str:
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        return _describe_v2_errors(errors, body.get("request_id"))
     lowered = {str(key).lower(): value for key, value in body.items()}
     exception = lowered.get("exceptionmessage")
     message = lowered.get("message")
@@ -145,6 +162,26 @@ def _describe_json(body: dict[str, object]) -> str:
     elif isinstance(message, str) and message:
         parts.append(message)
     return " ".join(parts)
+
+
+def _describe_v2_errors(errors: list[object], request_id: object) -> str:
+    """The V2 error body ``{request_id, errors: [{error_source, error_type, error_code, message}]}``
+    (the spec's error_response_body): each message with its code, and the request id ShipStation
+    support asks for."""
+    parts = []
+    for error in errors[:3]:
+        if not isinstance(error, dict):
+            continue
+        message, code = error.get("message"), error.get("error_code")
+        text = str(message) if message else ""
+        if code:
+            text = f"{text} [{code}]".strip()
+        if text:
+            parts.append(text)
+    described = "; ".join(parts)
+    if described and isinstance(request_id, str) and request_id:
+        described += f" (request_id {request_id})"
+    return described
 
 
 def _describe_html(text: str) -> str:

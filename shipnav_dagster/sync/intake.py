@@ -1,7 +1,8 @@
-"""Raw ShipStation payloads into the ledger, each parsed on its own by its adapter's parser.
+"""Raw ShipStation payloads into the ledger, each parsed on its own by its generation's parser.
 
 The one intake path of the poll and the webhook drain: a payload that cannot be parsed is stored
-raw with status ``invalid`` and the exact problem, and never stops the others.
+raw with status ``invalid`` and the exact problem, and never stops the others. Which parser reads
+a payload is the source's business (``ShipStationSource.parser`` / ``parse_order``).
 """
 
 from collections.abc import Callable, Iterable
@@ -10,12 +11,10 @@ from typing import Any
 
 from shipnav_dagster.core.model import OrderInfo, ReceivedRecord
 from shipnav_dagster.ledger.repository import Ledger, UpsertResult
-from shipnav_dagster.shipstation.v1.parser import RecordError, parse_fulfillment, parse_order, parse_shipment
+from shipnav_dagster.shipstation.records import RecordError
 
-PARSERS: dict[str, Callable[[object], ReceivedRecord]] = {
-    "shipment": parse_shipment,
-    "fulfillment": parse_fulfillment,
-}
+RecordParser = Callable[[object], ReceivedRecord]
+OrderParser = Callable[[object], OrderInfo]  # raises RecordError
 
 
 @dataclass
@@ -25,13 +24,14 @@ class OrdersStored:
 
 
 def store_records(
-    ledger: Ledger, source: str, payloads: Iterable[Any], *, run_id: str | None, seen_via: str
+    ledger: Ledger, parse: RecordParser, payloads: Iterable[Any], *, run_id: str | None, seen_via: str
 ) -> UpsertResult:
-    parse = PARSERS[source]
     return ledger.upsert_records((parse(p) for p in payloads), run_id=run_id, seen_via=seen_via)
 
 
-def store_orders(ledger: Ledger, payloads: Iterable[Any], *, run_id: str | None) -> OrdersStored:
+def store_orders(
+    ledger: Ledger, parse: OrderParser, payloads: Iterable[Any], *, run_id: str | None
+) -> OrdersStored:
     """Orders give the matcher its order dates, names and split parents. One that cannot be read
     is skipped with its reason (recorded as an event); its labels can still match by their own
     order number and key."""
@@ -39,7 +39,7 @@ def store_orders(ledger: Ledger, payloads: Iterable[Any], *, run_id: str | None)
     readable: list[tuple[OrderInfo, dict[str, Any]]] = []
     for payload in payloads:
         try:
-            readable.append((parse_order(payload), payload))
+            readable.append((parse(payload), payload))
         except RecordError as exc:
             result.unreadable.append(str(exc))
     if result.unreadable:

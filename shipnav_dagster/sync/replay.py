@@ -8,15 +8,12 @@ from datetime import timedelta
 from shipnav_dagster.ledger import inbox
 from shipnav_dagster.ledger.repository import Ledger
 from shipnav_dagster.nav.client import NavClient
-from shipnav_dagster.shipstation.v1.client import ShipStationClient
+from shipnav_dagster.shipstation.source import ShipStationSource
 from shipnav_dagster.sync.intake import store_orders, store_records
 from shipnav_dagster.sync.match import MatchSummary, match_open_records
 from shipnav_dagster.sync.poll import fetch_missing_orders
 from shipnav_dagster.sync.write import WriteOptions, WriteSummary, write_back
-from shipnav_dagster.webhooks.fetch_url import fetch_url
-from shipnav_dagster.webhooks.policy import is_allowed_resource_url
-
-SHIPMENT_TYPES = ("SHIP_NOTIFY", "ITEM_SHIP_NOTIFY")
+from shipnav_dagster.webhooks.policy import resource_url_problem
 
 
 @dataclass
@@ -37,41 +34,47 @@ class ReplaySummary:
 
 def drain_inbox(
     ledger: Ledger,
-    shipstation: ShipStationClient,
+    source: ShipStationSource,
     *,
-    api_url: str,
     run_id: str,
     log: Callable[[str], None] = lambda _m: None,
 ) -> InboxSummary:
     """Fetch each claimed notification's resource_url and store what it points at.
 
-    Fetched with the client's page size and the shipment items (``fetch_url``), whatever page
-    size the notification named."""
+    The source fetches with its own page size (and, on V1, the shipment items), whatever the
+    notification named; records are upserted by id, so a notification delivered twice, or a
+    record seen by the poll too, is stored once."""
     summary = InboxSummary()
     for row in inbox.claim_pending(ledger, run_id):
         summary.notifications += 1
         url, kind = row["resource_url"], row["resource_type"]
-        # Checked again here: the inbox may have been written by an older receiver.
-        if not is_allowed_resource_url(url, api_url):
-            inbox.mark_failed(
-                ledger, row["id"], "resource_url is not on the ShipStation API host", final=True
-            )
+        points_at = source.notification_kind(kind)
+        # Checked again here: the inbox may have been written by an older receiver, or under the
+        # other API generation's settings.
+        problem = (
+            f"a {kind} notification is not one of ShipStation API {source.generation.upper()}"
+            if points_at is None
+            else resource_url_problem(url, source.api_url, source.generation, kind)
+        )
+        if problem is not None:
+            inbox.mark_failed(ledger, row["id"], f"not fetched: {problem}", final=True)
             summary.failed.append(str(row["id"]))
             continue
         try:
-            items = shipstation.fetch_resource_url(fetch_url(url, shipstation.page_size))
-            if kind in SHIPMENT_TYPES:
-                result = store_records(ledger, "shipment", items, run_id=run_id, seen_via="webhook")
-                summary.records += result.new + result.changed
+            items = source.fetch_notification(url)
+            if points_at == "order":
+                store_orders(ledger, source.parse_order, items, run_id=run_id)
             else:
-                store_orders(ledger, items, run_id=run_id)
+                parse = source.parser(points_at)  # type: ignore[arg-type]  # shipment | fulfillment
+                result = store_records(ledger, parse, items, run_id=run_id, seen_via="webhook")
+                summary.records += result.new + result.changed
             inbox.mark_done(ledger, row["id"], len(items))
         except Exception as exc:  # recorded on the row and retried; one bad URL never stops the rest
             inbox.mark_failed(ledger, row["id"], f"{type(exc).__name__}: {exc}")
             summary.failed.append(str(row["id"]))
             log(f"webhook notification {row['id']} failed: {exc}")
     if summary.records:
-        fetch_missing_orders(shipstation, ledger, summary.records)
+        fetch_missing_orders(source, ledger, summary.records)
     return summary
 
 

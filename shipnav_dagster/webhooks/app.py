@@ -1,12 +1,19 @@
 """The ShipStation webhook receiver (``shipnav webhooks serve``).
 
-V1 webhooks are unsigned, thin notifications ``{"resource_url", "resource_type"}``: the URL is
-all they carry and anyone who learns the receiver's address can send one. So the receiver
+Notifications of both API generations are thin: ``{"resource_url", "resource_type"}``, the URL is
+all they carry. V1 webhooks are unsigned, so anyone who learns the receiver's address can send
+one. So the receiver
 
 * hides behind a secret path token, compared in constant time, and answers 404 otherwise;
+* takes the configured generation's events only: V1 SHIP_NOTIFY / ORDER_NOTIFY, or V2
+  LABEL_CREATED_V2 / FULFILLMENT_SHIPPED_V2, at the same path;
+* on V2, also requires the shared-secret header its subscription sends back
+  (``X-Shipnav-Webhook-Secret``, compared in constant time; ``shipnav webhooks subscribe`` sets
+  it), and, when ``SHIPNAV_WEBHOOK_PUBLIC_KEY`` is set, ShipStation's RSA signature
+  (``signature.py``);
 * accepts only URLs on the configured ShipStation API host (or its ``ssapiN`` shards) and only
   the collections these events point at, because the run later fetches them *with the API
-  credentials* (``is_allowed_resource_url`` is the check, and the run repeats it);
+  credentials* (``resource_url_problem`` is the check, and the run repeats it);
 * never fetches anything itself: it validates, stores once, and answers within milliseconds;
 * keeps the inbox bounded (``bounds.py``): 503 with ``Retry-After`` while it is full, and
   processed notifications pruned after the retention;
@@ -30,14 +37,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shipnav_dagster.ledger.inbox import RESOURCE_TYPES, store_notification
+from shipnav_dagster.ledger.inbox import store_notification
 from shipnav_dagster.webhooks.bounds import (
     DEFAULT_MAX_PENDING,
     DEFAULT_RETENTION,
     RETRY_AFTER_SECONDS,
     InboxBounds,
 )
-from shipnav_dagster.webhooks.policy import MAX_RESOURCE_URL_LENGTH, resource_url_problem
+from shipnav_dagster.webhooks.policy import MAX_RESOURCE_URL_LENGTH, resource_types, resource_url_problem
+from shipnav_dagster.webhooks.signature import PublicKeyError, SignatureError, SignatureVerifier
 
 if TYPE_CHECKING:
     from shipnav_dagster.ledger.repository import Ledger
@@ -46,6 +54,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("shipnav_dagster.webhooks")
 
 WEBHOOK_PREFIX = "/webhooks/shipstation/"
+# The custom header a V2 subscription sends back with every notification (V2 webhooks take
+# headers[] {key, value}: https://docs.shipstation.com/openapi/webhooks/create_webhook).
+SECRET_HEADER = "X-Shipnav-Webhook-Secret"
 MAX_BODY_BYTES = 64 * 1024
 BODY_READ_TIMEOUT_SECONDS = 10.0  # a client trickling its body must not hold a worker forever
 
@@ -69,27 +80,44 @@ def create_app(
     body_read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
     max_pending: int = DEFAULT_MAX_PENDING,
     retention: timedelta = DEFAULT_RETENTION,
+    generation: str = "v1",
+    header_secret: str | None = None,
+    verifier: SignatureVerifier | None = None,
 ) -> Starlette:
     """The receiver. Creates the ledger tables now, so the first notification cannot fail on them,
     and prunes processed notifications older than ``retention``.
 
     With no ``token`` every notification is answered 404: an open receiver would let anyone
-    queue work.
+    queue work. On V2 (``generation="v2"``) the ``SECRET_HEADER`` must carry ``header_secret``
+    (the token when None), and with a ``verifier`` ShipStation's signature must hold.
     """
     ledger.create_all()
     bounds = InboxBounds(ledger, max_pending=max_pending, retention=retention)
     bounds.maybe_prune()
     _install_redaction()
     expected = token.encode() if token else None
+    types = resource_types(generation)
+    shared = (header_secret or token or "").encode() if generation == "v2" else None
 
     async def receive(request: Request) -> Response:
         given = str(request.path_params.get("token", "")).encode()
         # compare_digest on bytes: constant time, and no TypeError on non-ASCII input.
         if expected is None or not hmac.compare_digest(given, expected):
             return _error(404, "not found")
+        if shared is not None and not hmac.compare_digest(
+            request.headers.get(SECRET_HEADER, "").encode(), shared
+        ):
+            return _error(401, f"the {SECRET_HEADER} header is missing or wrong")
         try:
             body = await asyncio.wait_for(_read_body(request), timeout=body_read_timeout)
-            resource_type, resource_url = _parse_notification(body, api_url, _client(request))
+            if verifier is not None:
+                verifier.verify(request.headers, body)
+            resource_type, resource_url = _parse_notification(
+                body, api_url, _client(request), generation, types
+            )
+        except SignatureError as refused:
+            log.warning("refused a notification from %s: %s", _client(request), refused.message)
+            return _error(refused.status, refused.message)
         except _Rejected as rejected:
             return _error(rejected.status, rejected.message)
         except TimeoutError:
@@ -160,7 +188,9 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_notification(body: bytes, api_url: str, client: str) -> tuple[str, str]:
+def _parse_notification(
+    body: bytes, api_url: str, client: str, generation: str, types: frozenset[str]
+) -> tuple[str, str]:
     """(resource_type, resource_url) of a valid notification; _Rejected(400) otherwise."""
     try:
         payload = json.loads(body)
@@ -171,13 +201,13 @@ def _parse_notification(body: bytes, api_url: str, client: str) -> tuple[str, st
     resource_type = payload.get("resource_type")
     resource_url = payload.get("resource_url")
     # isinstance first: a list or object is unhashable and would make the set lookup raise.
-    if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
-        raise _Rejected(400, "resource_type must be one of " + ", ".join(sorted(RESOURCE_TYPES)))
+    if not isinstance(resource_type, str) or resource_type not in types:
+        raise _Rejected(400, "resource_type must be one of " + ", ".join(sorted(types)))
     if not isinstance(resource_url, str) or not resource_url:
         raise _Rejected(400, "resource_url must be a non-empty string")
     if len(resource_url) > MAX_RESOURCE_URL_LENGTH:
         raise _Rejected(400, f"resource_url longer than {MAX_RESOURCE_URL_LENGTH} characters")
-    problem = resource_url_problem(resource_url, api_url)
+    problem = resource_url_problem(resource_url, api_url, generation, resource_type)
     if problem is not None:
         # Unsigned webhooks: a foreign URL is someone probing; say so, never fetch it. %r and
         # truncation keep an attacker's string from forging log lines.
@@ -188,7 +218,8 @@ def _parse_notification(body: bytes, api_url: str, client: str) -> tuple[str, st
             resource_url[:200],
             problem,
         )
-        raise _Rejected(400, "resource_url is not a ShipStation API URL for /shipments or /orders")
+        what = "/v2/labels or /v2/fulfillments" if generation == "v2" else "/shipments or /orders"
+        raise _Rejected(400, f"resource_url is not a ShipStation API URL for {what}")
     return resource_type, resource_url
 
 
@@ -279,10 +310,21 @@ def app_from_settings(settings: "Settings", ledger: "Ledger | None" = None) -> S
         log.warning("SHIPNAV_WEBHOOK_TOKEN is not set: every notification will be answered 404")
     elif len(token) < 16:
         log.warning("SHIPNAV_WEBHOOK_TOKEN is shorter than 16 characters and may be guessed")
+    header = settings.shipnav_webhook_header_secret
+    key = settings.shipnav_webhook_public_key
+    try:
+        verifier = SignatureVerifier.from_setting(key) if key else None
+    except PublicKeyError as exc:
+        from shipnav_dagster.settings import SettingsError
+
+        raise SettingsError(str(exc)) from None
     return create_app(
         token=token,
-        api_url=settings.shipstation_api_url,
+        api_url=settings.shipstation_url,
         ledger=ledger or Ledger(settings.database_url),
         max_pending=settings.shipnav_webhook_max_pending,
         retention=timedelta(days=settings.shipnav_webhook_retention_days),
+        generation=settings.shipstation_version,
+        header_secret=header.get_secret_value() if header else None,
+        verifier=verifier,
     )

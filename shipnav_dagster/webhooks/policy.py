@@ -3,7 +3,10 @@
 A notification is only a URL; the run later GETs it with the API key (and secret), so a URL
 anywhere else would hand the credentials to whoever sent it. Only the configured API host (or
 V1's ``ssapiN`` shards), on its scheme and port, and only the collections these events point at
-are allowed; the receiver checks on arrival and the run checks again before fetching.
+are allowed; the receiver checks on arrival and the run checks again before fetching. The same
+rules hold for both API generations, each with its own events and collections: V1 SHIP_NOTIFY /
+ORDER_NOTIFY point at ``/shipments`` / ``/orders``, V2 LABEL_CREATED_V2 at ``/v2/labels`` and
+FULFILLMENT_SHIPPED_V2 at ``/v2/fulfillments``.
 """
 
 import re
@@ -21,9 +24,24 @@ _NETLOC = re.compile(r"(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>
 _RESOURCE_PATH = re.compile(r"/(?:shipments|orders)(?:/[A-Za-z0-9_\-]+)*/?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+V1_TYPES = frozenset({"SHIP_NOTIFY", "ITEM_SHIP_NOTIFY", "ORDER_NOTIFY", "ITEM_ORDER_NOTIFY"})
+# The V2 list each event's resource_url names (docs/api-notes.md).
+V2_COLLECTIONS = {"LABEL_CREATED_V2": "labels", "FULFILLMENT_SHIPPED_V2": "fulfillments"}
+V2_TYPES = frozenset(V2_COLLECTIONS)
+_V2_PATH = re.compile(r"/v2/(?P<collection>labels|fulfillments)(?:/[A-Za-z0-9_\-]+)?/?")
 
-def resource_url_problem(url: object, api_url: str) -> str | None:
-    """Why ``url`` must not be fetched with the credentials of ``api_url``; None if it may."""
+
+def resource_types(generation: str) -> frozenset[str]:
+    """The notification types the receiver accepts for the configured API generation."""
+    return V2_TYPES if generation == "v2" else V1_TYPES
+
+
+def resource_url_problem(
+    url: object, api_url: str, generation: str = "v1", resource_type: str | None = None
+) -> str | None:
+    """Why ``url`` must not be fetched with the credentials of ``api_url``; None if it may.
+
+    ``resource_type`` (V2) also ties the path to the list that event names."""
     if not isinstance(url, str) or not url:
         return "not a string"
     if len(url) > MAX_RESOURCE_URL_LENGTH:
@@ -53,14 +71,21 @@ def resource_url_problem(url: object, api_url: str) -> str | None:
         return "has a fragment"
     if not parts.path.startswith(api_path + "/"):
         return "path is outside the API"
-    if not _RESOURCE_PATH.fullmatch(parts.path[len(api_path) :]):
+    rest = parts.path[len(api_path) :]
+    if generation == "v2":
+        found = _V2_PATH.fullmatch(rest)
+        wanted = V2_COLLECTIONS.get(resource_type or "")
+        if found is None or (wanted is not None and found["collection"] != wanted):
+            return f"path is not /v2/{wanted}" if wanted else "path is not /v2/labels or /v2/fulfillments"
+        return None
+    if not _RESOURCE_PATH.fullmatch(rest):
         return "path is not /shipments or /orders"
     return None
 
 
-def is_allowed_resource_url(url: object, api_url: str) -> bool:
+def is_allowed_resource_url(url: object, api_url: str, generation: str = "v1") -> bool:
     """Whether a webhook ``resource_url`` may be fetched with the ShipStation credentials."""
-    return resource_url_problem(url, api_url) is None
+    return resource_url_problem(url, api_url, generation) is None
 
 
 def _origin(api_url: str) -> tuple[str, str, int, str] | None:
@@ -71,7 +96,8 @@ def _origin(api_url: str) -> tuple[str, str, int, str] | None:
     if scheme not in _DEFAULT_PORTS or netloc is None:
         return None
     port = int(netloc["port"]) if netloc["port"] else _DEFAULT_PORTS[scheme]
-    return scheme, netloc["host"].lower(), port, parts.path.rstrip("/")
+    # A V2 base URL given with its /v2 is the same API (the client drops it too).
+    return scheme, netloc["host"].lower(), port, parts.path.rstrip("/").removesuffix("/v2")
 
 
 def _host_allowed(host: str, api_host: str) -> bool:

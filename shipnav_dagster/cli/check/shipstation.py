@@ -1,9 +1,14 @@
-"""``shipnav check`` for ShipStation: credentials, rate limit, stores, one small /shipments read."""
+"""``shipnav check`` for ShipStation V1: credentials, rate limit, stores, one small /shipments read.
+
+The configured generation decides which check runs (``check_shipstation``); V2's is in
+``shipstation_v2.py``.
+"""
 
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from urllib.parse import urlsplit
 
 from shipnav_dagster.cli.check.report import (
     ATTEMPTS,
@@ -19,7 +24,7 @@ from shipnav_dagster.cli.check.report import (
     warn,
 )
 from shipnav_dagster.cli.check.settings import _missing
-from shipnav_dagster.settings import Settings
+from shipnav_dagster.settings import DEFAULT_SHIPSTATION_URL, DEFAULT_SHIPSTATION_V2_URL, Settings
 from shipnav_dagster.shipstation.errors import (
     ShipStationAuthError,
     ShipStationError,
@@ -31,6 +36,8 @@ from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.shipstation.v1.stores import Store
 
 SS = "ShipStation"
+V1_HOSTS = frozenset({"ssapi.shipstation.com"})
+V2_HOSTS = frozenset({"api.shipstation.com"})
 
 
 def check_shipstation(
@@ -39,10 +46,17 @@ def check_shipstation(
     """Credentials and rate limit (GET /stores), the stores, and one small GET /shipments."""
     missing = settings.missing_for_shipstation()
     if missing:
-        return [_missing(settings, SS, missing)]
-    url = safe_url(settings.shipstation_api_url)
+        return [_missing(settings, SS, missing, f" (SHIPSTATION_API_VERSION={settings.shipstation_version})")]
+    mismatch = generation_mismatch(settings)
+    if mismatch is not None:
+        return [mismatch]
+    if settings.shipstation_version == "v2":
+        from shipnav_dagster.cli.check.shipstation_v2 import check_shipstation_v2
+
+        return check_shipstation_v2(settings, sleep=sleep)
+    url = safe_url(settings.shipstation_url)
     client = ShipStationClient(
-        settings.shipstation_api_url,
+        settings.shipstation_url,
         settings.shipstation_api_key.get_secret_value(),  # type: ignore[union-attr]
         settings.shipstation_api_secret.get_secret_value(),  # type: ignore[union-attr]
         timeout=min(float(settings.shipnav_http_timeout_seconds), MAX_TIMEOUT_SECONDS),
@@ -75,14 +89,31 @@ def check_shipstation(
     return results
 
 
+def generation_mismatch(settings: Settings) -> CheckResult | None:
+    """SHIPSTATION_API_URL on the other generation's public host: say so before any request."""
+    host = (urlsplit(settings.shipstation_url).hostname or "").lower()
+    version = settings.shipstation_version
+    other = {"v1": V2_HOSTS, "v2": V1_HOSTS}[version]
+    if host not in other:
+        return None
+    right = DEFAULT_SHIPSTATION_URL if version == "v1" else DEFAULT_SHIPSTATION_V2_URL
+    return fail(
+        SS,
+        f"SHIPSTATION_API_URL is the ShipStation API {'V2' if version == 'v1' else 'V1'} host while "
+        f"SHIPSTATION_API_VERSION is {version}",
+        f"set SHIPSTATION_API_URL to {right} (or unset it), or set SHIPSTATION_API_VERSION to the "
+        "generation of your API key",
+    )
+
+
 def shipstation_failure(exc: ShipStationError, url: str) -> CheckResult:
     where = " ".join(p for p in (exc.method, exc.path) if p)
     if isinstance(exc, ShipStationAuthError):
         return fail(
             SS,
             f"ShipStation rejected SHIPSTATION_API_KEY / SHIPSTATION_API_SECRET ({exc.status}, {where})",
-            "use the V1 API key and secret from ShipStation Settings > Account > API Settings "
-            "(V2 API keys do not work)",
+            "use the V1 API key and secret from ShipStation Settings > Account > API Settings; "
+            "a V2 API key does not work with V1: for one, set SHIPSTATION_API_VERSION=v2",
         )
     if isinstance(exc, ShipStationTransportError):
         return fail(

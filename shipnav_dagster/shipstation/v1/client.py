@@ -8,80 +8,31 @@ Built to the API's documented behaviour (docs/api-notes.md has the facts and the
   page, a page cap or a page that repeats the previous one;
 * the 40 requests/minute budget is honoured from ``X-Rate-Limit-*`` before it runs out, and a 429
   waits ``X-Rate-Limit-Reset``;
-* 5xx, 429, timeouts and dropped connections are retried with tenacity (bounded, exponential with
-  jitter); other 4xx are not, because repeating them cannot help.
+* requests, retries and errors are those of both generations (``shipstation.http``).
 """
 
 import base64
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-    wait_random,
-)
 
-from shipnav_dagster.shipstation.errors import (
-    ShipStationAuthError,
-    ShipStationError,
-    ShipStationRateLimited,
-    ShipStationRequestError,
-    ShipStationServerError,
-    ShipStationTransportError,
-    describe_body,
-    redact,
-)
+from shipnav_dagster.shipstation.errors import ShipStationError
+from shipnav_dagster.shipstation.http import ClientStats, ShipStationHttp, int_or_none
 from shipnav_dagster.shipstation.v1.stores import Store, parse_store
 from shipnav_dagster.shipstation.v1.timeutil import pacific_wallclock_window
 
-DEFAULT_429_WAIT = 60.0  # seconds, when a 429 carries no X-Rate-Limit-Reset (what taps use)
+__all__ = ["ClientStats", "ShipStationClient"]
+
 MAX_PAGES = 10_000  # 5 million records per window at 500 a page: beyond that something loops
 SERVER_DEFAULT_PAGE_SIZE = 100  # what ShipStation uses when a URL names no pageSize
 COLLECTIONS = ("shipments", "orders", "fulfillments")
-USER_AGENT = "shipnav (+https://github.com/shipnav)"
 
 
-@dataclass
-class ClientStats:
-    """What the client did: requests per endpoint and the last rate-limit headers seen."""
-
-    requests: Counter[str] = field(default_factory=Counter)  # "GET /shipments" -> HTTP requests
-    statuses: Counter[int] = field(default_factory=Counter)
-    retries: int = 0
-    throttled: int = 0  # 429 answers received
-    paced_seconds: float = 0.0  # time spent waiting for the rate-limit budget before requests
-    null_items_skipped: int = 0
-    limit: int | None = None
-    remaining: int | None = None
-    reset: int | None = None  # seconds until the window resets, as last reported
-    reset_at: float | None = None  # monotonic time the window resets
-
-    @property
-    def total_requests(self) -> int:
-        return sum(self.requests.values())
-
-
-class _Retryable(Exception):
-    """Internal: wraps a ShipStationError that deserves another attempt."""
-
-    def __init__(self, error: ShipStationError, wait_hint: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.wait_hint = wait_hint
-
-
-class ShipStationClient:
+class ShipStationClient(ShipStationHttp):
     """Synchronous client of the ShipStation V1 API.
 
     ``sleep`` is used for every wait (rate-limit pacing, 429 resets, retry back-off) so callers can
@@ -107,48 +58,25 @@ class ShipStationClient:
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("SHIPSTATION_API_KEY and SHIPSTATION_API_SECRET are both required")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         if not 1 <= page_size <= 500:
             raise ValueError("page_size must be between 1 and 500 (ShipStation's maximum)")
-        self.base_url = base_url.rstrip("/")
-        self.page_size = page_size
-        self.max_attempts = max_attempts
-        self.stats = ClientStats()
         # The Basic token too: a proxy echoing the Authorization header must not leak it.
         token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
-        self._secrets = [token, api_key, api_secret]
-        self._sleep = sleep
-        # Exponential with jitter so that several workers do not retry in lockstep.
-        self._backoff = wait_exponential(multiplier=backoff_initial, max=backoff_max) + wait_random(
-            0, backoff_initial
-        )
-        self._reset_margin = reset_margin
-        self._max_rate_wait = max_rate_wait
-        self._low_remaining = low_remaining
-        self._http = httpx.Client(
-            base_url=self.base_url,
+        super().__init__(
+            base_url,
+            secrets=[token, api_key, api_secret],
             auth=httpx.BasicAuth(api_key, api_secret),
             timeout=timeout,
+            max_attempts=max_attempts,
             transport=transport,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            sleep=sleep,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            reset_margin=reset_margin,
+            max_rate_wait=max_rate_wait,
         )
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self.page_size = page_size
+        self._low_remaining = low_remaining
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -235,7 +163,7 @@ class ShipStationClient:
         """
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        size = _int_or_none(_get_ci(query, "pageSize")) or SERVER_DEFAULT_PAGE_SIZE
+        size = int_or_none(_get_ci(query, "pageSize")) or SERVER_DEFAULT_PAGE_SIZE
         target = parts._replace(query="", fragment="").geturl()
         records: list[dict[str, Any]] = []
         for body, _page in self._pages(target, query, size, parts.path or "/"):
@@ -288,103 +216,12 @@ class ShipStationClient:
                 return
         raise ShipStationError(f"more than {MAX_PAGES} pages; stopping", method="GET", path=path)
 
-    # -- HTTP with rate limiting and retries --------------------------------------------------
+    # -- rate limit: X-Rate-Limit-* on every response -----------------------------------------
 
-    def _request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
-        allow_404: bool = False,
-        endpoint: str | None = None,
-    ) -> httpx.Response | None:
-        """One logical request, retried as needed; None only for an allowed 404."""
-        # Errors name the real path (never the query); stats group by endpoint template.
-        path = urlsplit(url).path or "/"
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            retry=retry_if_exception(lambda exc: isinstance(exc, _Retryable)),
-            wait=self._wait,
-            sleep=self._sleep,
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
-        try:
-            return retrying(self._attempt, method, url, path, endpoint or path, params, json, allow_404)
-        except _Retryable as final:
-            final.error.attempts = self.max_attempts
-            raise final.error from None
-
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        path: str,
-        endpoint: str,
-        params: dict[str, str] | None,
-        json: dict[str, Any] | None,
-        allow_404: bool,
-    ) -> httpx.Response | None:
-        self._pace()
-        self.stats.requests[f"{method} {endpoint}"] += 1
-        try:
-            response = self._http.request(method, url, params=params, json=json)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc, method, path) from None
-        self._note_rate_headers(response)
-        self.stats.statuses[response.status_code] += 1
-        if response.is_success:
-            return response
-        if response.status_code == 404 and allow_404:
-            return None
-        raise self._status_error(response, method, path)
-
-    def _transport_error(self, exc: httpx.TransportError, method: str, path: str) -> Exception:
-        detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
-        error = ShipStationTransportError(
-            f"no usable response from ShipStation ({detail})", method=method, path=path
-        )
-        # A POST whose request may have reached the server is not repeated (a webhook could be
-        # subscribed twice); only connection setup failures are safe to retry for it.
-        if method == "GET" or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            return _Retryable(error)
-        return error
-
-    def _status_error(self, response: httpx.Response, method: str, path: str) -> Exception:
-        status = response.status_code
-        if status in (401, 403):
-            return ShipStationAuthError(status=status, method=method, path=path)
-        detail = redact(describe_body(response.text, response.headers.get("content-type", "")), self._secrets)
-        if status == 429:
-            self.stats.throttled += 1
-            reset = _int_or_none(response.headers.get("X-Rate-Limit-Reset"))
-            retry_after = _int_or_none(response.headers.get("Retry-After"))
-            wait = reset if reset is not None else retry_after
-            error = ShipStationRateLimited(reset_seconds=wait, method=method, path=path)
-            return _Retryable(error, wait_hint=DEFAULT_429_WAIT if wait is None else float(wait))
-        if status >= 500:
-            return _Retryable(ShipStationServerError(status=status, detail=detail, method=method, path=path))
-        message = (
-            f"ShipStation rejected the request: {detail}" if detail else "ShipStation rejected the request"
-        )
-        return ShipStationRequestError(message, status=status, method=method, path=path)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """429: the server's reset (+ margin, bounded); anything else: exponential with jitter."""
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.wait_hint is not None:
-            return min(exc.wait_hint + self._reset_margin, self._max_rate_wait)
-        return float(self._backoff(state))
-
-    def _count_retry(self, state: RetryCallState) -> None:
-        self.stats.retries += 1
-
-    def _note_rate_headers(self, response: httpx.Response) -> None:
-        limit = _int_or_none(response.headers.get("X-Rate-Limit-Limit"))
-        remaining = _int_or_none(response.headers.get("X-Rate-Limit-Remaining"))
-        reset = _int_or_none(response.headers.get("X-Rate-Limit-Reset"))
+    def _note_response(self, response: httpx.Response) -> None:
+        limit = int_or_none(response.headers.get("X-Rate-Limit-Limit"))
+        remaining = int_or_none(response.headers.get("X-Rate-Limit-Remaining"))
+        reset = int_or_none(response.headers.get("X-Rate-Limit-Reset"))
         if remaining is None or reset is None:
             return
         self.stats.limit, self.stats.remaining, self.stats.reset = limit, remaining, reset
@@ -415,41 +252,6 @@ class ShipStationClient:
             # The budget is assumed fresh after the reset; the next response tells the truth.
             stats.remaining, stats.reset_at = None, None
 
-    # -- decoding ------------------------------------------------------------------------------
-
-    def _json(self, response: httpx.Response, path: str) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            detail = redact(
-                describe_body(response.text, response.headers.get("content-type", "")), self._secrets
-            )
-            raise ShipStationError(
-                f"ShipStation answered with something that is not JSON: {detail}",
-                status=response.status_code,
-                method=response.request.method,
-                path=path,
-            ) from None
-
-    def _json_object(self, response: httpx.Response, path: str) -> dict[str, Any]:
-        body = self._json(response, path)
-        if not isinstance(body, dict):
-            raise ShipStationError(
-                "unexpected ShipStation response: not a JSON object",
-                status=response.status_code,
-                method=response.request.method,
-                path=path,
-            )
-        return body
-
-    def _without_nulls(self, items: list[Any]) -> list[Any]:
-        """ShipStation has been seen sending ``null`` list entries: they carry nothing and are
-        counted and skipped. Anything else, even a malformed entry, goes on to the parser, which
-        records it as invalid rather than losing it."""
-        kept = [item for item in items if item is not None]
-        self.stats.null_items_skipped += len(items) - len(kept)
-        return kept
-
 
 _SHIPMENT_PARAMS = {"sortBy": "CreateDate", "sortDir": "ASC", "includeShipmentItems": "true"}
 
@@ -458,8 +260,8 @@ def _has_more(body: dict[str, Any], number: int, count: int, page_size: int, see
     """Whether another page may hold data; ``pages`` alone is not trusted (it can be 0)."""
     if count == 0:
         return False
-    pages = _int_or_none(body.get("pages"))
-    total = _int_or_none(body.get("total"))
+    pages = int_or_none(body.get("pages"))
+    total = int_or_none(body.get("total"))
     return (
         count >= page_size or (pages is not None and number < pages) or (total is not None and seen < total)
     )
@@ -487,15 +289,3 @@ def _record_id(item: Any) -> Any:
 def _get_ci(mapping: dict[str, str], name: str) -> str | None:
     lowered = name.lower()
     return next((v for k, v in mapping.items() if k.lower() == lowered), None)
-
-
-def _int_or_none(value: object) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        try:
-            return int(float(str(value).strip()))
-        except ValueError:
-            return None
