@@ -1,8 +1,6 @@
 """Reading and writing the ledger. Every write is idempotent and safe with two concurrent writers
 on PostgreSQL (upserts use ON CONFLICT; cursors only move forward)."""
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,21 +9,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from shipnav_dagster.core.model import (
-    OrderInfo,
     ReceivedRecord,
     RecordStatus,
     ShipRecord,
 )
 from shipnav_dagster.ledger import migrations
 from shipnav_dagster.ledger import schema as t
-from shipnav_dagster.ledger._sql import as_utc, chunks, upsert, utcnow
+from shipnav_dagster.ledger._sql import as_utc, chunks, json_text, payload_hash, storable, upsert, utcnow
 from shipnav_dagster.ledger.claims import ClaimsMixin
+from shipnav_dagster.ledger.cursors import CursorsMixin, NavSnapshotsMixin
 from shipnav_dagster.ledger.decisions import DecisionsMixin
 from shipnav_dagster.ledger.events import add_events, event
-
-
-def payload_hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+from shipnav_dagster.ledger.orders import OrdersMixin
 
 
 @dataclass
@@ -52,7 +47,7 @@ class OrderRecords:
     pending: set[str] = field(default_factory=set)  # matched, not yet settled by a write
 
 
-class Ledger(ClaimsMixin, DecisionsMixin):
+class Ledger(ClaimsMixin, DecisionsMixin, OrdersMixin, CursorsMixin, NavSnapshotsMixin):
     def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
         self.url = url
         self.engine = engine or sa.create_engine(url, future=True, pool_pre_ping=True)
@@ -163,189 +158,6 @@ class Ledger(ClaimsMixin, DecisionsMixin):
             set_=update,
             where=t.records.c.payload_hash != stmt.excluded.payload_hash,
         )
-
-    def upsert_orders(self, orders: Iterable[tuple[OrderInfo, dict[str, Any]]]) -> list[int]:
-        """Store ShipStation orders (as parsed, and their raw payload); returns the ids of
-        already-known orders that changed."""
-        now = utcnow()
-        rows = {}
-        for info, payload in orders:
-            rows[info.order_id] = {
-                "order_id": info.order_id,
-                "order_number": _storable(info.order_number),
-                "order_key": _storable(info.order_key),
-                "order_date": info.order_date,
-                "ship_to_name": _storable(info.ship_to_name),
-                "bill_to_name": _storable(info.bill_to_name),
-                "parent_id": info.parent_id,
-                "order_status": _storable(info.status),
-                "modify_date": None,
-                "payload": _json(payload),
-                "payload_hash": payload_hash(payload),
-                "updated_at": now,
-            }
-        changed: list[int] = []
-        with self.engine.begin() as conn:
-            for chunk in chunks(list(rows)):
-                existing = dict(
-                    conn.execute(
-                        sa.select(t.orders.c.order_id, t.orders.c.payload_hash).where(
-                            t.orders.c.order_id.in_(chunk)
-                        )
-                    ).all()
-                )
-                todo = [rows[i] for i in chunk if existing.get(i) != rows[i]["payload_hash"]]
-                changed += [i for i in chunk if i in existing and existing[i] != rows[i]["payload_hash"]]
-                if todo:
-                    stmt = self._insert(t.orders).values(todo)
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=[t.orders.c.order_id],
-                        set_={c.name: stmt.excluded[c.name] for c in t.orders.c if c.name != "order_id"},
-                    )
-                    conn.execute(stmt)
-        return changed
-
-    def note_unreadable_orders(self, problems: Sequence[str], *, run_id: str | None) -> None:
-        now = utcnow()
-        self.add_events([event(now, run_id, "order_unreadable", f"order skipped: {p}") for p in problems])
-
-    def reopen_records_of_orders(self, order_ids: Sequence[int], *, run_id: str | None) -> int:
-        """An edited order may now match differently: its settled records are decided again."""
-        if not order_ids:
-            return 0
-        count = 0
-        with self.engine.begin() as conn:
-            for chunk in chunks(list(order_ids)):
-                res = conn.execute(
-                    t.records.update()
-                    .where(t.records.c.order_id.in_(chunk))
-                    .where(
-                        t.records.c.status.in_(
-                            (RecordStatus.NO_ORDER_YET, RecordStatus.AMBIGUOUS, RecordStatus.INVALID)
-                        )
-                    )
-                    .values(
-                        status=RecordStatus.PENDING,
-                        status_reason="ShipStation order edited",
-                        next_attempt_at=None,
-                        updated_at=utcnow(),
-                        last_run_id=run_id,
-                    )
-                )
-                count += res.rowcount or 0
-        return count
-
-    def known_order_ids(self, order_ids: Iterable[int]) -> set[int]:
-        ids = list(set(order_ids))
-        found: set[int] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunks(ids):
-                found.update(
-                    conn.execute(
-                        sa.select(t.orders.c.order_id).where(t.orders.c.order_id.in_(chunk))
-                    ).scalars()
-                )
-        return found
-
-    def parent_ids_of(self, order_ids: Iterable[int]) -> set[int]:
-        """The split parents of these orders (one column read, not whole orders)."""
-        ids = list(set(order_ids))
-        parents: set[int] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunks(ids):
-                parents.update(
-                    conn.execute(
-                        sa.select(t.orders.c.parent_id)
-                        .where(t.orders.c.order_id.in_(chunk))
-                        .where(t.orders.c.parent_id.is_not(None))
-                        .distinct()
-                    ).scalars()
-                )
-        return parents
-
-    def order_ids_of(self, record_keys: Sequence[str]) -> set[int]:
-        ids: set[int] = set()
-        with self.engine.connect() as conn:
-            for chunk in chunks(list(record_keys)):
-                ids.update(
-                    i
-                    for i in conn.execute(
-                        sa.select(t.records.c.order_id).where(t.records.c.record_key.in_(chunk))
-                    ).scalars()
-                    if i is not None
-                )
-        return ids
-
-    def order_infos(self, order_ids: Iterable[int]) -> dict[int, OrderInfo]:
-        ids = list({i for i in order_ids if i is not None})
-        infos: dict[int, OrderInfo] = {}
-        with self.engine.connect() as conn:
-            for chunk in chunks(ids):
-                for row in conn.execute(sa.select(t.orders).where(t.orders.c.order_id.in_(chunk))).mappings():
-                    infos[row["order_id"]] = OrderInfo(
-                        order_id=row["order_id"],
-                        order_number=row["order_number"],
-                        order_key=row["order_key"],
-                        order_date=row["order_date"],
-                        ship_to_name=row["ship_to_name"],
-                        bill_to_name=row["bill_to_name"],
-                        parent_id=row["parent_id"],
-                    )
-        # Split children need their parent's identifiers too.
-        parents = {i.parent_id for i in infos.values() if i.parent_id and i.parent_id not in infos}
-        if parents:
-            infos.update(self.order_infos(parents))
-        return infos
-
-    # NAV snapshots: what the matcher read, reused by the write step (the ETag guards staleness)
-
-    def save_nav_orders(self, entities: Sequence[dict[str, Any]], *, run_id: str | None) -> None:
-        now = utcnow()
-        rows = {
-            e["No"]: {"nav_order_no": e["No"], "entity": json.dumps(e), "fetched_at": now, "run_id": run_id}
-            for e in entities
-        }
-        with self.engine.begin() as conn:
-            for chunk in chunks(list(rows.values())):
-                stmt = self._insert(t.nav_orders).values(list(chunk))
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.nav_orders.c.nav_order_no],
-                    set_={"entity": stmt.excluded.entity, "fetched_at": now, "run_id": run_id},
-                )
-                conn.execute(stmt)
-
-    def nav_orders(self, nos: Sequence[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        with self.engine.connect() as conn:
-            for chunk in chunks(list(nos)):
-                for no, entity in conn.execute(
-                    sa.select(t.nav_orders.c.nav_order_no, t.nav_orders.c.entity).where(
-                        t.nav_orders.c.nav_order_no.in_(chunk)
-                    )
-                ).all():
-                    out[no] = json.loads(entity)
-        return out
-
-    # Cursors -----------------------------------------------------------------------------------
-
-    def get_cursor(self, stream: str) -> datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(t.cursors.c.position).where(t.cursors.c.stream == stream)
-            ).scalar_one_or_none()
-        return as_utc(value)
-
-    def advance_cursor(self, stream: str, position: datetime, *, run_id: str | None) -> None:
-        """Move a poll cursor forward only (a slower concurrent run never moves it back)."""
-        now = utcnow()
-        stmt = self._insert(t.cursors).values(stream=stream, position=position, updated_at=now, run_id=run_id)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.cursors.c.stream],
-            set_={"position": stmt.excluded.position, "updated_at": now, "run_id": run_id},
-            where=t.cursors.c.position < stmt.excluded.position,
-        )
-        with self.engine.begin() as conn:
-            conn.execute(stmt)
 
     def load_versioned(self, keys: Sequence[str]) -> "Loaded":
         """The parsed records (invalid ones have none), the versions they were read at, and the
@@ -474,27 +286,13 @@ def _other_generation_same_facts(stored: str | None, new: ShipRecord | None) -> 
     return old.api != new.api and old.same_facts(new)
 
 
-def _json(value: object) -> str:
-    """JSON text for a ledger column; NUL and other control characters are escaped by json, so
-    even a payload carrying U+0000 is stored (PostgreSQL text cannot hold a raw NUL)."""
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _storable(value: object) -> str | None:
-    """A value for a display column (the record JSON keeps the exact value): a raw NUL, which
-    PostgreSQL text refuses, is shown as the visible escape ``\\x00``."""
-    if value is None:
-        return None
-    return str(value).replace("\x00", "\\x00")
-
-
 def _record_row(received: ReceivedRecord, seen_via: str, now: datetime, run_id: str | None) -> dict[str, Any]:
     record = received.record
     payload = received.payload
     row: dict[str, Any] = {
         "record_key": received.record_key,
         "source": received.source,
-        "payload": _json(payload),
+        "payload": json_text(payload),
         "payload_hash": payload_hash(payload),
         "seen_via": seen_via,
         "first_seen_at": now,
@@ -525,11 +323,11 @@ def _record_row(received: ReceivedRecord, seen_via: str, now: datetime, run_id: 
     return row | {
         "source_id": record.source_id,
         "order_id": record.order_id,
-        "order_number": _storable(record.order_number),
-        "order_key": _storable(record.order_key),
-        "tracking_number": _storable(record.tracking_number),
-        "carrier_code": _storable(record.carrier_code),
-        "service_code": _storable(record.service_code),
+        "order_number": storable(record.order_number),
+        "order_key": storable(record.order_key),
+        "tracking_number": storable(record.tracking_number),
+        "carrier_code": storable(record.carrier_code),
+        "service_code": storable(record.service_code),
         "ship_date": record.ship_date,
         "created_at": record.created_at,
         "voided": record.voided,
