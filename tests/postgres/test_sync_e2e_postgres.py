@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import PACIFIC, SandboxWorld
-from tests.sync_harness import (
+from tests.support.sync_harness import (
     ASSETS,
     SyncHarness,
     ago,
@@ -34,7 +34,7 @@ from tests.sync_harness import (
     postgres_instance,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

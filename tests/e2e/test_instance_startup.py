@@ -24,10 +24,10 @@ from shipnav_dagster.cli.common import EXIT_BUSY
 from shipnav_dagster.instance import locate_instance, open_instance
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.sync_harness import clean_environment
+from tests.support.sync_harness import clean_environment
 
-REPO = Path(__file__).resolve().parents[1]
-WORKER = REPO / "tests" / "instance_race_worker.py"
+REPO = Path(__file__).resolve().parents[2]
+WORKER = REPO / "tests" / "support" / "instance_race_worker.py"
 REPEATS = 3
 POOL = "shipnav_nav_writes"
 

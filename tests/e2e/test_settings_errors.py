@@ -14,7 +14,7 @@ import pytest
 from shipnav_dagster.cli import main
 from shipnav_dagster.settings import Settings, check_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Wrong in three ways at once: a value that is not allowed, a malformed URL, missing credentials.
 # (SHIPSTATION_API_VERSION=v1: a key without a secret is V1's missing secret, where V2 needs none.)

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fresh_defs(monkeypatch: pytest.MonkeyPatch, **env: str) -> dg.Definitions:

@@ -21,8 +21,8 @@ from shipnav_dagster.shipstation.errors import (
 )
 from shipnav_dagster.shipstation.v2.budget import RequestBudget
 from shipnav_dagster.shipstation.v2.client import ShipStationV2Client
-from tests.shipstation_v2_support import pacific
-from tests.sync_harness import CountingLog
+from tests.support.shipstation_v2_support import pacific
+from tests.support.sync_harness import CountingLog
 
 WIDE_START = datetime(2020, 1, 1, tzinfo=UTC)
 WIDE_END = datetime(2030, 1, 1, tzinfo=UTC)

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.shipstation_v2_schemas import component
+from tests.support.shipstation_v2_schemas import component
 
 Record = dict[str, Any]
 

@@ -9,7 +9,7 @@ from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.shipstation.v2.delivery import deliver_webhooks
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.shipstation_v2_support import Record, pacific, receiving, v2_client, validate
+from tests.support.shipstation_v2_support import Record, pacific, receiving, v2_client, validate
 
 HOOKS = "/v2/environment/webhooks"
 

@@ -26,7 +26,7 @@ from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.settings import SettingsError, load_settings
-from tests.sync_harness import (
+from tests.support.sync_harness import (
     assert_written,
     clean_environment,
     harness_for,
@@ -35,7 +35,7 @@ from tests.sync_harness import (
     sqlite_ledger_url,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VALUE = "nav-secret-Q7p!x 9"  # a space and punctuation: stored exactly, never printed
 
 

@@ -31,9 +31,9 @@ import yaml
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.sync_harness import ago
+from tests.support.sync_harness import ago
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY_CONFIG = REPO / "deploy" / "dagster.yaml"
 WORKSPACE = REPO / "workspace.yaml"
 POOL = "shipnav_nav_writes"

@@ -14,7 +14,7 @@ import pytest
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import PACIFIC, SANDBOX_SHIPSTATION_V2_KEY, SandboxWorld
-from tests.shipstation_v2_support import (
+from tests.support.shipstation_v2_support import (
     Record,
     Shop,
     build_shop,

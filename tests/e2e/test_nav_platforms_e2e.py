@@ -15,7 +15,7 @@ import pytest
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.sync_harness import (
+from tests.support.sync_harness import (
     SyncHarness,
     ago,
     assert_written,

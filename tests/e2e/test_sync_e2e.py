@@ -33,7 +33,7 @@ from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import PACIFIC, SandboxWorld, pacific_now
-from tests.sync_harness import (
+from tests.support.sync_harness import (
     CHECK_NAME,
     Record,
     SyncHarness,

@@ -26,7 +26,7 @@ from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers, ThreadedServer
 from shipnav_dagster.sandbox.state import SandboxWorld, pacific_now
 from shipnav_dagster.webhooks.app import create_app
-from tests.sync_harness import (
+from tests.support.sync_harness import (
     QUIET,
     SyncHarness,
     harness_for,

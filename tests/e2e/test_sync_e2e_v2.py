@@ -29,7 +29,8 @@ from shipnav_dagster.sandbox.state import SandboxWorld, pacific_now
 from shipnav_dagster.settings import load_settings
 from shipnav_dagster.webhooks.app import SECRET_HEADER, create_app
 from shipnav_dagster.webhooks.subscribe import run_subscribe
-from tests.sync_harness import (
+from tests.contract.test_webhooks import Listener
+from tests.support.sync_harness import (
     QUIET,
     CountingLog,
     SyncHarness,
@@ -41,7 +42,6 @@ from tests.sync_harness import (
     sqlite_instance,
     sqlite_ledger_url,
 )
-from tests.test_webhooks import Listener
 
 TOKEN = "hook-token-0123456789abcdef"
 

@@ -16,7 +16,7 @@ from shipnav_dagster.shipstation.v1.parser import parse_shipment as parse_v1_shi
 from shipnav_dagster.shipstation.v2.parser import parse_fulfillment, parse_label, parse_shipment
 from shipnav_dagster.shipstation.v2.timeutil import calendar_date
 from shipnav_dagster.sync.intake import store_records
-from tests.shipstation_v2_support import pacific
+from tests.support.shipstation_v2_support import pacific
 
 BASE = "https://api.shipstation.com"
 

@@ -46,7 +46,7 @@ from shipnav_dagster.sandbox.state import SandboxWorld
 from shipnav_dagster.settings import Settings
 from shipnav_dagster.shipstation.errors import ShipStationAuthError, ShipStationError
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
-from tests.sync_harness import (
+from tests.support.sync_harness import (
     JOB_NAME,
     SyncHarness,
     clean_environment,

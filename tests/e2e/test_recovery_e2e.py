@@ -32,7 +32,8 @@ from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.sync_harness import (
+from tests.e2e.test_queue_replay import sensor_result
+from tests.support.sync_harness import (
     QUIET,
     SyncHarness,
     ago,
@@ -43,7 +44,6 @@ from tests.sync_harness import (
     order_with_label,
     sqlite_ledger_url,
 )
-from tests.test_queue_replay import sensor_result
 
 SYNC_IN_A_PROCESS = (
     "import dagster as dg\n"

@@ -34,7 +34,7 @@ from shipnav_dagster.shipstation.v1.source import V1Source
 from shipnav_dagster.sync.replay import drain_inbox
 from shipnav_dagster.webhooks.app import app_from_settings, create_app
 from shipnav_dagster.webhooks.fetch_url import MAX_PAGE_SIZE, fetch_url
-from tests.sync_harness import ago, clean_environment
+from tests.support.sync_harness import ago, clean_environment
 
 TOKEN = "hygiene-token-0123456789"
 V1 = "https://ssapi.shipstation.com"

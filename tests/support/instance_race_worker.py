@@ -1,7 +1,7 @@
 """A process of ``test_instance_startup.py``: for each fresh home in turn, wait for the test's
 "go", then open the instance the way the ``shipnav`` commands do and run ``shipnav_sync_job``.
 
-Usage: ``python tests/instance_race_worker.py NAME HOME...``. For each HOME it writes
+Usage: ``python tests/support/instance_race_worker.py NAME HOME...``. For each HOME it writes
 ``HOME.ready-NAME`` once its imports are done, waits for ``HOME.go``, and prints one line per
 home: ``ok HOME RUN_ID`` or ``FAILED HOME <error>``. The exit code is the number of failures.
 """

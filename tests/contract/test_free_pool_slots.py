@@ -7,7 +7,7 @@ from types import ModuleType
 import dagster as dg
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "free_pool_slots.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "free_pool_slots.py"
 POOL = "shipnav_nav_writes"
 
 

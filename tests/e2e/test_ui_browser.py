@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "ui"
 DOCS_SCREENSHOT = ROOT / "docs" / "images" / "dagster-ui.png"
 DOCS_LAG_SCREENSHOT = ROOT / "docs" / "images" / "tracking-lag.png"

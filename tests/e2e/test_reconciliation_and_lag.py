@@ -17,7 +17,7 @@ from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld, pacific_now
-from tests.sync_harness import QUIET, SyncHarness, harness_for, sqlite_instance, sqlite_ledger_url
+from tests.support.sync_harness import QUIET, SyncHarness, harness_for, sqlite_instance, sqlite_ledger_url
 
 RECONCILIATION = dg.AssetKey("nav_reconciliation")
 RECONCILIATION_CHECK = dg.AssetCheckKey(RECONCILIATION, "shipments_in_nav_or_explained")

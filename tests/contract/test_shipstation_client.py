@@ -25,7 +25,7 @@ from shipnav_dagster.shipstation.errors import (
 from shipnav_dagster.shipstation.v1.client import ShipStationClient
 from shipnav_dagster.shipstation.v1.parser import parse_fulfillment, parse_order, parse_shipment
 from shipnav_dagster.shipstation.v1.timeutil import PACIFIC, NaiveDatetimeError
-from tests.test_shipstation_sandbox import (
+from tests.contract.test_shipstation_sandbox import (
     add_shipments,
     fulfillment_record,
     order_record,

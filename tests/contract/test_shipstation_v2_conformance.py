@@ -10,7 +10,7 @@ import httpx
 
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import SandboxWorld
-from tests.shipstation_v2_support import v2_client, validate
+from tests.support.shipstation_v2_support import v2_client, validate
 
 HOOK_PATH = "/v2/environment/webhooks"
 # What the sandbox always serves beyond what the spec makes required.

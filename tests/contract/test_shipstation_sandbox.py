@@ -2,7 +2,7 @@
 
 These pin the documented V1 behaviour (docs.shipstation.com/apis/shipstation-v1 and the historic
 V1 API reference), independent of shipnav's client.
-The record builders here are also used by tests/test_shipstation_client.py.
+The record builders here are also used by tests/contract/test_shipstation_client.py.
 """
 
 import base64

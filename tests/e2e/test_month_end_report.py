@@ -22,7 +22,7 @@ from shipnav_dagster.sandbox import scenario as sc
 from shipnav_dagster.sandbox.seed import OVERLONG, SeedManifest, build_world_with_manifest
 from shipnav_dagster.sandbox.server import SandboxServers
 from shipnav_dagster.sandbox.state import pacific_now
-from tests.sync_harness import SyncHarness, harness_for, sqlite_instance, sqlite_ledger_url
+from tests.support.sync_harness import SyncHarness, harness_for, sqlite_instance, sqlite_ledger_url
 
 CHUNK = 40  # SHIPNAV_NAV_FILTER_CHUNK: small, so the month's NAV orders take several lookups
 # The ledger status of a record -> its state in the report (written independently of the code).
