@@ -8,7 +8,7 @@ into one ``invalid`` record (raw payload kept, reason attached) while the rest o
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from shipnav_dagster.core.model import ReceivedRecord, ShipRecord, Source
 
@@ -56,6 +56,24 @@ def boolean(value: object, field: str) -> bool:
     if isinstance(value, bool | int | str | type(None)) and value in _FALSE:
         return False
     raise RecordError(f"{field} {shown(value)} is not true or false")
+
+
+T = TypeVar("T")
+
+
+def read_with(
+    parse: Callable[[str], T], value: object, field: str, rule: str, *, required: bool = False
+) -> T | None:
+    """A date or timestamp read by its generation's ``parse``; None for null or blank (or the
+    problem "<field> is missing" when ``required``), else the problem "<field> <value> <rule>"."""
+    if value in (None, ""):
+        if required:
+            raise RecordError(f"{field} is missing")
+        return None
+    try:
+        return parse(value)  # type: ignore[arg-type]  # a non-string raises TypeError
+    except (TypeError, ValueError):
+        raise RecordError(f"{field} {shown(value)} {rule}") from None
 
 
 def address_name(address: object, field: str) -> str | None:

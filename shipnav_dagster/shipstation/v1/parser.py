@@ -15,6 +15,7 @@ from shipnav_dagster.shipstation.records import (
     RecordError,
     address_name,
     boolean,
+    read_with,
     received,
     shown,
     text,
@@ -27,23 +28,12 @@ __all__ = ["RecordError", "parse_fulfillment", "parse_order", "parse_shipment"]
 
 def _date(value: object, field: str) -> date | None:
     """ShipStation dates are Pacific calendar dates ("2024-09-17" or a midnight datetime)."""
-    if value in (None, ""):
-        return None
-    try:
-        return parse_pacific_date(value)  # type: ignore[arg-type]  # a non-string raises TypeError
-    except (TypeError, ValueError):
-        raise RecordError(f"{field} {shown(value)} is not a date") from None
+    return read_with(parse_pacific_date, value, field, "is not a date")
 
 
 def _when(value: object, field: str, *, required: bool = False) -> datetime | None:
-    if value in (None, ""):
-        if required:
-            raise RecordError(f"{field} is missing")
-        return None
-    try:
-        return parse_pacific(value)  # type: ignore[arg-type]  # a non-string raises TypeError
-    except (TypeError, ValueError):
-        raise RecordError(f"{field} {shown(value)} is not a ShipStation timestamp") from None
+    rule = "is not a ShipStation timestamp"
+    return read_with(parse_pacific, value, field, rule, required=required)
 
 
 def _items(payload: dict[str, Any], key: str) -> tuple[ShippedItem, ...]:

@@ -26,6 +26,7 @@ from shipnav_dagster.shipstation.records import (
     RecordError,
     address_name,
     boolean,
+    read_with,
     received,
     shown,
     text,
@@ -38,23 +39,12 @@ __all__ = ["RecordError", "parse_fulfillment", "parse_label", "parse_shipment"]
 
 
 def _date(value: object, field: str) -> date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return calendar_date(value)  # type: ignore[arg-type]  # a non-string raises TypeError
-    except (TypeError, ValueError):
-        raise RecordError(f"{field} {shown(value)} is not a date") from None
+    return read_with(calendar_date, value, field, "is not a date")
 
 
 def _when(value: object, field: str, *, required: bool = False) -> datetime | None:
-    if value in (None, ""):
-        if required:
-            raise RecordError(f"{field} is missing")
-        return None
-    try:
-        return parse_instant(value)  # type: ignore[arg-type]  # a non-string raises TypeError
-    except (TypeError, ValueError):
-        raise RecordError(f"{field} {shown(value)} is not an ISO-8601 date-time") from None
+    rule = "is not an ISO-8601 date-time"
+    return read_with(parse_instant, value, field, rule, required=required)
 
 
 def _order(payload: dict[str, Any]) -> tuple[int | None, str | None]:
