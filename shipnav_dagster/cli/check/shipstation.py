@@ -107,14 +107,28 @@ def generation_mismatch(settings: Settings) -> CheckResult | None:
 
 
 def shipstation_failure(exc: ShipStationError, url: str) -> CheckResult:
-    where = " ".join(p for p in (exc.method, exc.path) if p)
-    if isinstance(exc, ShipStationAuthError):
-        return fail(
+    """A V1 request refused or unanswered, as one line with what to do."""
+    return failure(
+        exc,
+        url,
+        rejected=lambda where: fail(
             SS,
             f"ShipStation rejected SHIPSTATION_API_KEY / SHIPSTATION_API_SECRET ({exc.status}, {where})",
             "use the V1 API key and secret from ShipStation Settings > Account > API Settings; "
             "a V2 API key does not work with V1: for one, set SHIPSTATION_API_VERSION=v2",
-        )
+        ),
+        api_root="the V1 API root, e.g. https://ssapi.shipstation.com",
+    )
+
+
+def failure(
+    exc: ShipStationError, url: str, *, rejected: Callable[[str], CheckResult], api_root: str
+) -> CheckResult:
+    """What both generations' checks say when ShipStation refuses or cannot be reached; only the
+    refused-credentials line (``rejected``, given where) and the API root differ."""
+    where = " ".join(p for p in (exc.method, exc.path) if p)
+    if isinstance(exc, ShipStationAuthError):
+        return rejected(where)
     if isinstance(exc, ShipStationTransportError):
         return fail(
             SS,
@@ -122,18 +136,14 @@ def shipstation_failure(exc: ShipStationError, url: str) -> CheckResult:
             "check SHIPSTATION_API_URL and the network or proxy between here and ShipStation",
         )
     if isinstance(exc, ShipStationRateLimited):
-        wait = f"; the window resets in {exc.reset_seconds:g} s" if exc.reset_seconds is not None else ""
+        wait = f"; retry after {exc.reset_seconds:g} s" if exc.reset_seconds is not None else ""
         return fail(
             SS,
             f"ShipStation rate limit exhausted (429, {where}){wait}",
             "another client uses the same API key; run the check again in a minute",
         )
     if isinstance(exc, ShipStationRequestError) and exc.status == 404:
-        return fail(
-            SS,
-            f"{url} answered 404 for {where}",
-            "SHIPSTATION_API_URL must be the V1 API root, e.g. https://ssapi.shipstation.com",
-        )
+        return fail(SS, f"{url} answered 404 for {where}", f"SHIPSTATION_API_URL must be {api_root}")
     return fail(SS, f"{_one_line(str(exc))} at {url}")
 
 

@@ -22,17 +22,11 @@ from shipnav_dagster.cli.check.report import (
     safe_url,
     warn,
 )
+from shipnav_dagster.cli.check.shipstation import SS, failure
 from shipnav_dagster.settings import DEFAULT_SHIPSTATION_V2_URL, Settings
-from shipnav_dagster.shipstation.errors import (
-    ShipStationAuthError,
-    ShipStationError,
-    ShipStationRateLimited,
-    ShipStationRequestError,
-    ShipStationTransportError,
-)
+from shipnav_dagster.shipstation.errors import ShipStationError
 from shipnav_dagster.shipstation.v2.client import ShipStationV2Client
 
-SS = "ShipStation"
 # (path, query, what shipnav reads there)
 READS: tuple[tuple[str, dict[str, str], str], ...] = (
     ("/v2/labels", {"label_status": "voided"}, "voided labels"),
@@ -103,38 +97,22 @@ def budget_result(client: ShipStationV2Client) -> CheckResult:
 
 
 def v2_failure(exc: ShipStationError, url: str, settings: Settings) -> CheckResult:
-    where = " ".join(p for p in (exc.method, exc.path) if p)
-    if isinstance(exc, ShipStationAuthError):
-        secret = settings.shipstation_api_secret
-        hint = (
-            "SHIPSTATION_API_SECRET is set, so this may be a V1 key + secret pair: V1 keys do not work "
-            "with V2; set SHIPSTATION_API_VERSION=v1 for them"
-            if secret is not None and secret.get_secret_value()
-            else "a V1 key does not work with V2: for a V1 key + secret pair set SHIPSTATION_API_VERSION=v1 "
-            "and SHIPSTATION_API_SECRET"
-        )
-        return fail(
+    """A V2 request refused or unanswered, as one line with what to do."""
+    secret = settings.shipstation_api_secret
+    hint = (
+        "SHIPSTATION_API_SECRET is set, so this may be a V1 key + secret pair: V1 keys do not work "
+        "with V2; set SHIPSTATION_API_VERSION=v1 for them"
+        if secret is not None and secret.get_secret_value()
+        else "a V1 key does not work with V2: for a V1 key + secret pair set SHIPSTATION_API_VERSION=v1 "
+        "and SHIPSTATION_API_SECRET"
+    )
+    return failure(
+        exc,
+        url,
+        rejected=lambda where: fail(
             SS,
             f"ShipStation rejected SHIPSTATION_API_KEY as a V2 API key ({exc.status}, {where})",
             f"use a V2 API key from ShipStation Settings > Account > API Settings; {hint}",
-        )
-    if isinstance(exc, ShipStationTransportError):
-        return fail(
-            SS,
-            f"ShipStation unreachable at {url} ({_one_line(exc.message)})",
-            "check SHIPSTATION_API_URL and the network or proxy between here and ShipStation",
-        )
-    if isinstance(exc, ShipStationRateLimited):
-        wait = f"; retry after {exc.reset_seconds:g} s" if exc.reset_seconds is not None else ""
-        return fail(
-            SS,
-            f"ShipStation rate limit exhausted (429, {where}){wait}",
-            "another client uses the same API key; run the check again in a minute",
-        )
-    if isinstance(exc, ShipStationRequestError) and exc.status == 404:
-        return fail(
-            SS,
-            f"{url} answered 404 for {where}",
-            f"SHIPSTATION_API_URL must be the V2 API root without /v2, e.g. {DEFAULT_SHIPSTATION_V2_URL}",
-        )
-    return fail(SS, f"{_one_line(str(exc))} at {url}")
+        ),
+        api_root=f"the V2 API root without /v2, e.g. {DEFAULT_SHIPSTATION_V2_URL}",
+    )
