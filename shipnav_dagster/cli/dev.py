@@ -49,7 +49,15 @@ FOREIGN = ("SHIPNAV_", "SHIPSTATION_", "NAV_", "DAGSTER_HOME", "DAGSTER_PG")
 @click.option(
     "--orders", type=click.IntRange(min=0), default=300, show_default=True, help="ShipStation orders"
 )
-def dev(home: str, host: str, port: int, seed: int, orders: int) -> int:
+@click.option(
+    "--shipstation",
+    "generation",
+    type=click.Choice(["v1", "v2"]),
+    default="v1",
+    show_default=True,
+    help="the ShipStation API generation the sync reads (the sandbox serves both, one shop)",
+)
+def dev(home: str, host: str, port: int, seed: int, orders: int, generation: str) -> int:
     from shipnav_dagster.instance import open_instance
     from shipnav_dagster.sandbox.seed import build_world
     from shipnav_dagster.sandbox.server import SandboxServers
@@ -77,11 +85,11 @@ def dev(home: str, host: str, port: int, seed: int, orders: int) -> int:
         # the code server open the instance at the same moment (shipnav_dagster/instance_lock.py).
         with open_instance(folder):
             pass
-        env = session_environment(servers.env(), folder)
+        env = session_environment(servers.env(shipstation_api_version=generation), folder)
         (folder / "shipnav.env").write_text(format_env(env) + "\n")
         err(
-            f"shipnav dev: sandbox ShipStation at {servers.shipstation_url}, NAV at "
-            f"{servers.nav_base_url} ({len(world.shipstation.orders)} orders, "
+            f"shipnav dev: sandbox ShipStation API {generation.upper()} at {env['SHIPSTATION_API_URL']}, "
+            f"NAV at {servers.nav_base_url} ({len(world.shipstation.orders)} orders, "
             f"{len(world.shipstation.shipments)} labels, {len(world.nav.sales_orders)} NAV sales orders)"
         )
         return serve_dagster(env, folder, host, port, stop)

@@ -186,22 +186,21 @@ def _plan_header(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     changes: dict[str, Any] = {}
     before: dict[str, Any] = {}
-    current = order.package_tracking_no.strip()
+    _plan_tracking(
+        plan,
+        "SalesOrder",
+        order.no,
+        order.package_tracking_no,
+        master,
+        voided_numbers,
+        max_len,
+        changes,
+        before,
+    )
     if master is None:
-        if current and current in voided_numbers:
-            changes["Package_Tracking_No"] = ""
-            before["Package_Tracking_No"] = current
         return changes, before
     plan.master_key = master.record_key
-    tracking = _tracking(master)
-    plan.master_tracking = tracking
-    problem = tracking_problem(tracking, max_len)
-    if problem:
-        plan.parked[master.record_key] = problem
-        plan.skips.append(Skip("SalesOrder", order.no, "Package_Tracking_No", problem))
-    elif current != tracking:
-        changes["Package_Tracking_No"] = tracking
-        before["Package_Tracking_No"] = current
+    plan.master_tracking = _tracking(master)
     if order.status != "Open":
         reason = (
             f"order is {order.status}: NAV accepts only Package_Tracking_No on it "
@@ -223,6 +222,36 @@ def _plan_header(
         changes["Shipment_Date"] = master.ship_date.isoformat()
         before["Shipment_Date"] = _iso(order.shipment_date)
     return changes, before
+
+
+def _plan_tracking(
+    plan: OrderPlan,
+    entity: Entity,
+    key: str,
+    shown: str,
+    label: ShipRecord | None,
+    voided_numbers: set[str],
+    max_len: int,
+    changes: dict[str, Any],
+    before: dict[str, Any],
+) -> None:
+    """Package_Tracking_No of one NAV record: the label's number, or cleared when the record still
+    shows a voided label and no label is left for it. A number NAV cannot hold (too long for the
+    field, control characters) is never cut to fit: the label is parked with the reason."""
+    current = shown.strip()
+    if label is None:
+        if current and current in voided_numbers:
+            changes["Package_Tracking_No"] = ""
+            before["Package_Tracking_No"] = current
+        return
+    tracking = _tracking(label)
+    problem = tracking_problem(tracking, max_len)
+    if problem:
+        plan.parked.setdefault(label.record_key, problem)
+        plan.skips.append(Skip(entity, key, "Package_Tracking_No", problem))
+    elif current != tracking:
+        changes["Package_Tracking_No"] = tracking
+        before["Package_Tracking_No"] = current
 
 
 def _choice(mapping: CarrierMapping, label: ShipRecord, agent_refused: str | None) -> AgentChoice:
@@ -288,20 +317,18 @@ def _plan_posted(
         label = pairs.get(p.no)
         changes: dict[str, Any] = {}
         before: dict[str, Any] = {}
-        current = p.package_tracking_no.strip()
-        if label is None:
-            if current and current in voided_numbers:
-                changes["Package_Tracking_No"] = ""
-                before["Package_Tracking_No"] = current
-        else:
-            tracking = _tracking(label)
-            problem = tracking_problem(tracking, max_len)
-            if problem:
-                plan.parked.setdefault(label.record_key, problem)
-                plan.skips.append(Skip("PostedSalesShipment", p.no, "Package_Tracking_No", problem))
-            elif current != tracking:
-                changes["Package_Tracking_No"] = tracking
-                before["Package_Tracking_No"] = current
+        _plan_tracking(
+            plan,
+            "PostedSalesShipment",
+            p.no,
+            p.package_tracking_no,
+            label,
+            voided_numbers,
+            max_len,
+            changes,
+            before,
+        )
+        if label is not None:
             _plan_agent(
                 plan,
                 "PostedSalesShipment",

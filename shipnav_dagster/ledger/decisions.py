@@ -54,8 +54,7 @@ class DecisionsMixin:
             event(
                 now,
                 run_id,
-                ("dry_run_match_" if dry_run else "match_") + d.outcome,
-                ("dry run, nothing changed: " if dry_run else "") + d.reason,
+                *_labelled("match_" + d.outcome, d.reason, dry_run),
                 d.record_key,
                 d.nav_order_no,
                 {"tier": d.tier, "candidates": list(d.candidates)},
@@ -147,6 +146,13 @@ class DecisionsMixin:
             ]
 
 
+def _labelled(kind: str, reason: str, dry_run: bool) -> tuple[str, str]:
+    """A dry run's event says so in its kind and its reason: the audit trail never reads as a write."""
+    if dry_run:
+        return "dry_run_" + kind, "dry run, nothing changed: " + reason
+    return kind, reason
+
+
 def _set_outcomes(
     conn: sa.Connection, outcomes: Sequence[Outcome], *, run_id: str | None, dry_run: bool
 ) -> None:
@@ -155,8 +161,7 @@ def _set_outcomes(
         event(
             now,
             run_id,
-            ("dry_run_outcome_" if dry_run else "outcome_") + o.status,
-            ("dry run, nothing changed: " if dry_run else "") + o.reason,
+            *_labelled("outcome_" + o.status, o.reason, dry_run),
             o.record_key,
             o.nav_order_no,
         )

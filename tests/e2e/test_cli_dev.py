@@ -69,24 +69,31 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in pairs}
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSession]:
+@contextlib.contextmanager
+def dev_session(cwd: Path, *args: str) -> Iterator[DevSession]:
+    """`shipnav dev` started in ``cwd`` with no shipnav settings, until it says the UI is ready;
+    interrupted (then killed, if it must be) on the way out."""
     if not Path("/proc/self/environ").exists():
         pytest.skip("needs /proc to find the processes shipnav dev started")
-    cwd = tmp_path_factory.mktemp("dev")
     home = cwd / ".shipnav" / "dev"
     port = free_port()
     names = {n.upper() for n in Settings.model_fields} | {"DAGSTER_HOME"}
     env = {k: v for k, v in os.environ.items() if k.upper() not in names and not k.startswith("DAGSTER_PG")}
     log = cwd / "shipnav-dev.log"
+    command = [
+        sys.executable,
+        "-m",
+        "shipnav_dagster.cli",
+        "dev",
+        "--port",
+        str(port),
+        "--orders",
+        "80",
+        *args,
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shipnav_dagster.cli", "dev", "--port", str(port), "--orders", "80"],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     session = DevSession(process, home, f"http://127.0.0.1:{port}", port, log)
     try:
@@ -106,6 +113,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSession]:
                 for pid in [process.pid, *processes_with(home)]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSession]:
+    with dev_session(tmp_path_factory.mktemp("dev")) as session:
+        yield session
 
 
 def wait_for_run(client: DagsterGraphQLClient, run_id: str) -> str:
@@ -266,3 +279,22 @@ def test_a_home_shipnav_did_not_make_is_never_deleted(
     assert "was not made by shipnav" in capsys.readouterr().err
     assert (precious / "dagster.yaml").read_text() == "storage: {}\n"
     assert main(["demo", "--home", str(precious)]) == 2
+
+
+def test_dev_syncs_through_shipstation_v2_when_asked(tmp_path: Path) -> None:
+    with dev_session(tmp_path, "--shipstation", "v2") as session:
+        env = read_env_file(session.home / "shipnav.env")
+        assert env["SHIPSTATION_API_VERSION"] == "v2" and "SHIPSTATION_API_SECRET" not in env
+        assert f"sandbox ShipStation API V2 at {env['SHIPSTATION_API_URL']}" in session.output()
+        client = DagsterGraphQLClient("127.0.0.1", port_number=session.port)
+        assert wait_for_run(client, client.submit_job_execution("shipnav_sync_job")) == "SUCCESS"
+        engine = sa.create_engine(env["SHIPNAV_DATABASE_URL"])
+        with engine.connect() as conn:
+            written = (
+                conn.execute(sa.select(t.records.c.record_key).where(t.records.c.status == "written"))
+                .scalars()
+                .all()
+            )
+        engine.dispose()
+    # V2 labels are stored under the V1 shipment ids they name (se-N is shipment N).
+    assert len(written) > 20 and all(k.startswith(("shipment:", "fulfillment:")) for k in written)
