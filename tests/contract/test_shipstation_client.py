@@ -221,8 +221,8 @@ def test_pagination_ignores_pages_zero(
     assert len(shipments_logged(empty_world)) == 3
 
 
-@pytest.mark.parametrize(("count", "requests"), [(500, 2), (1000, 3)])
-def test_pagination_with_exactly_full_pages(
+@pytest.mark.parametrize(("count", "requests"), [(500, 1), (1000, 2)])
+def test_pagination_with_exactly_full_pages_stops_at_the_total(
     make_client: Callable[..., ShipStationClient], empty_world: SandboxWorld, count: int, requests: int
 ) -> None:
     _many_shipments(empty_world, count)
@@ -230,9 +230,42 @@ def test_pagination_with_exactly_full_pages(
     client = make_client(page_size=500)
     found = [s["shipmentId"] for s in client.iter_shipments_created(WIDE_START, WIDE_END)]
     assert found == list(range(1, count + 1))
-    # A full last page cannot be told from a middle one: one more (empty) page confirms the end.
+    # The envelope's total (here beside the documented "pages": 0) says the full last page is the
+    # last: no extra empty page is asked for.
     assert len(shipments_logged(empty_world)) == requests
     assert all("pageSize=500" in e[2] for e in shipments_logged(empty_world))
+
+
+def _paged_by_hand(count: int, page_size: int, total: Callable[[int], int | None]) -> list[int]:
+    """Serve ``count`` shipments in pages; ``total(count)`` is what the envelope claims (None: absent)."""
+    asked: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        asked.append(page)
+        ids = list(range(1, count + 1))[(page - 1) * page_size : page * page_size]
+        body: dict[str, object] = {"shipments": [{"shipmentId": i} for i in ids], "page": page, "pages": 0}
+        claimed = total(count)
+        if claimed is not None:
+            body["total"] = claimed
+        return httpx.Response(200, json=body)
+
+    with ShipStationClient(
+        "https://ssapi.example", "k", "s", page_size=page_size, transport=httpx.MockTransport(handler)
+    ) as client:
+        url = f"https://ssapi.example/shipments?pageSize={page_size}"
+        found = [r["shipmentId"] for r in client.fetch_resource_url(url)]
+    assert found == list(range(1, count + 1))
+    return asked
+
+
+def test_pagination_without_a_total_confirms_a_full_last_page_with_an_empty_one() -> None:
+    assert _paged_by_hand(4, 2, lambda n: None) == [1, 2, 3]
+
+
+def test_pagination_ignores_a_total_the_records_contradict() -> None:
+    # "total": 0 beside a full page of records cannot be right: full pages keep the scan going.
+    assert _paged_by_hand(5, 2, lambda n: 0) == [1, 2, 3]
 
 
 def test_pagination_trusts_pages_when_the_server_returns_short_pages(
@@ -407,11 +440,24 @@ def test_pacing_avoids_429_when_the_budget_runs_low(
     state = empty_world.shipstation
     state.rate_limit_per_minute, state.rate_window_seconds = 2, 1.0
     _many_shipments(empty_world, 4)
-    client = make_client(page_size=2)
+    client = make_client(page_size=1)
     assert len(list(client.iter_shipments_created(WIDE_START, WIDE_END))) == 4
     statuses = [e[3] for e in shipments_logged(empty_world)]
-    assert statuses == [200, 200, 200]  # two full pages and the confirming empty one, no 429
+    assert statuses == [200, 200, 200, 200]  # one record a page, two a window, no 429
     assert sleeper.waits and client.stats.throttled == 0
+
+
+def test_pacing_spends_the_budget_without_waiting_while_it_lasts(
+    make_client: Callable[..., ShipStationClient], empty_world: SandboxWorld, sleeper: RecordingSleep
+) -> None:
+    # 39 pages fit in ShipStation's 40 a minute: none of them waits for the window.
+    empty_world.shipstation.rate_limit_per_minute = 40
+    _many_shipments(empty_world, 39)
+    client = make_client(page_size=1)
+    assert len(list(client.iter_shipments_created(WIDE_START, WIDE_END))) == 39
+    assert len(shipments_logged(empty_world)) == 39
+    assert sleeper.waits == [] and client.stats.paced_seconds == 0
+    assert client.stats.remaining == 1  # the reserve left for another user of the key
 
 
 def test_persistent_429_gives_up(

@@ -4,10 +4,10 @@ Built to the API's documented behaviour (docs/api-notes.md has the facts and the
 
 * windows are sent as Pacific wall-clock and widened around DST so no instant is lost;
 * pagination does not trust ``pages`` (documented examples show ``pages: 0`` with items), it also
-  continues on full pages and while fewer than ``total`` records were seen, and stops on an empty
-  page, a page cap or a page that repeats the previous one;
-* the 40 requests/minute budget is honoured from ``X-Rate-Limit-*`` before it runs out, and a 429
-  waits ``X-Rate-Limit-Reset``;
+  stops once ``total`` records were seen, continues on full pages when there is no usable total,
+  and stops on an empty page, a page cap or a page that repeats the previous one;
+* the 40 requests/minute budget is spent in full and the client waits ``X-Rate-Limit-Reset`` only
+  when one request is left (or on a 429);
 * requests, retries and errors are those of both generations (``shipstation.http``).
 """
 
@@ -228,43 +228,43 @@ class ShipStationClient(ShipStationHttp):
         self.stats.reset_at = time.monotonic() + reset
 
     def _pace(self) -> None:
-        """Spend the remaining budget evenly over the window instead of hitting a 429.
+        """Spend the budget in full, then wait for the window to reset instead of hitting a 429.
 
-        At ``low_remaining`` or below, wait for the window to reset (leaving a request for other
-        users of the same key, e.g. the webhook fetcher); in the last fifth of the budget, space
-        requests so the rest of the window is shared out evenly.
+        Requests go out unpaced while more than ``low_remaining`` are left in the window (40 a
+        minute on V1: a sync that needs 39 calls makes them all at once); at ``low_remaining`` or
+        below the client waits for ``X-Rate-Limit-Reset``, keeping that reserve for other users
+        of the same key (the webhook fetcher).
         """
         stats = self.stats
         if stats.remaining is None or stats.reset_at is None:
             return
         left = stats.reset_at - time.monotonic()
-        if left <= 0:
+        if left <= 0 or stats.remaining > self._low_remaining:
             return
-        if stats.remaining <= self._low_remaining:
-            delay = min(left + self._reset_margin, self._max_rate_wait)
-        elif stats.remaining <= max(2, (stats.limit or 40) // 5):
-            delay = left / stats.remaining
-        else:
-            return
+        delay = min(left + self._reset_margin, self._max_rate_wait)
         stats.paced_seconds += delay
         self._sleep(delay)
-        if stats.remaining <= self._low_remaining:
-            # The budget is assumed fresh after the reset; the next response tells the truth.
-            stats.remaining, stats.reset_at = None, None
+        # The budget is assumed fresh after the reset; the next response tells the truth.
+        stats.remaining, stats.reset_at = None, None
 
 
 _SHIPMENT_PARAMS = {"sortBy": "CreateDate", "sortDir": "ASC", "includeShipmentItems": "true"}
 
 
 def _has_more(body: dict[str, Any], number: int, count: int, page_size: int, seen: int) -> bool:
-    """Whether another page may hold data; ``pages`` alone is not trusted (it can be 0)."""
+    """Whether another page may hold data; ``pages`` alone is not trusted (it can be 0).
+
+    A reported ``total`` ends the scan once that many records were seen (a full last page then
+    costs no extra empty request); a total the data already contradicts (more records seen than
+    it says) is ignored and a full page asks for the next one.
+    """
     if count == 0:
         return False
-    pages = int_or_none(body.get("pages"))
     total = int_or_none(body.get("total"))
-    return (
-        count >= page_size or (pages is not None and number < pages) or (total is not None and seen < total)
-    )
+    if total is not None and seen <= total:
+        return seen < total
+    pages = int_or_none(body.get("pages"))
+    return count >= page_size or (pages is not None and number < pages)
 
 
 def _collection_of(body: dict[str, Any] | list[Any]) -> list[Any]:
