@@ -51,14 +51,15 @@ class NavSnapshotsMixin:
             e["No"]: {"nav_order_no": e["No"], "entity": json.dumps(e), "fetched_at": now, "run_id": run_id}
             for e in entities
         }
+        if not rows:
+            return
+        stmt = self._insert(t.nav_orders)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.nav_orders.c.nav_order_no],
+            set_={"entity": stmt.excluded.entity, "fetched_at": now, "run_id": run_id},
+        )
         with self.engine.begin() as conn:
-            for chunk in chunks(list(rows.values())):
-                stmt = self._insert(t.nav_orders).values(list(chunk))
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[t.nav_orders.c.nav_order_no],
-                    set_={"entity": stmt.excluded.entity, "fetched_at": now, "run_id": run_id},
-                )
-                conn.execute(stmt)
+            conn.execute(stmt, list(rows.values()))  # executemany: compiled once
 
     def nav_orders(self, nos: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

@@ -9,6 +9,7 @@ changes and a ``dry_run`` event are still written, so the operator can read what
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -94,28 +95,6 @@ class DecisionsMixin:
         with self.engine.begin() as conn:
             _set_outcomes(conn, outcomes, run_id=run_id, dry_run=dry_run)
 
-    def settle_order(
-        self,
-        nav_order_no: str,
-        changes: Sequence[dict[str, Any]],
-        outcomes: Sequence[Outcome],
-        *,
-        run_id: str,
-        dry_run: bool = False,
-    ) -> None:
-        """One order's result in one transaction: its field changes, its records' outcomes, and
-        the end of this run's claim on it (another run may write it from now on)."""
-        with self.engine.begin() as conn:
-            if changes:
-                conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=utcnow()))
-            if outcomes:
-                _set_outcomes(conn, outcomes, run_id=run_id, dry_run=dry_run)
-            conn.execute(
-                t.order_claims.delete()
-                .where(t.order_claims.c.run_id == run_id)
-                .where(t.order_claims.c.nav_order_no == nav_order_no)
-            )
-
     def record_changes(self, rows: Sequence[dict[str, Any]], *, run_id: str | None) -> None:
         """Planned/applied/skipped NAV field changes, with before and after values."""
         if not rows:
@@ -144,6 +123,34 @@ class DecisionsMixin:
                 f"ShipStation order {order_id} is matched to {n} different NAV orders"
                 for order_id, n in conn.execute(stmt).all()
             ]
+
+
+@dataclass(frozen=True)
+class SettledOrder:
+    """One written order's result: its field changes and its records' outcomes."""
+
+    nav_order_no: str
+    changes: Sequence[dict[str, Any]]
+    outcomes: Sequence[Outcome]
+
+
+def settle_orders_in(
+    conn: sa.Connection, orders: Sequence[SettledOrder], *, run_id: str, dry_run: bool = False
+) -> None:
+    """Orders' results in the caller's transaction: their field changes, their records' outcomes,
+    and the end of this run's claim on each (another run may write them from then on)."""
+    changes = [row for order in orders for row in order.changes]
+    if changes:
+        conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=utcnow()))
+    outcomes = [outcome for order in orders for outcome in order.outcomes]
+    if outcomes:
+        _set_outcomes(conn, outcomes, run_id=run_id, dry_run=dry_run)
+    for chunk in chunks([order.nav_order_no for order in orders]):
+        conn.execute(
+            t.order_claims.delete()
+            .where(t.order_claims.c.run_id == run_id)
+            .where(t.order_claims.c.nav_order_no.in_(chunk))
+        )
 
 
 def _labelled(kind: str, reason: str, dry_run: bool) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from shipnav_dagster.ledger import schema as t
 from shipnav_dagster.ledger._sql import utcnow
-from shipnav_dagster.ledger.decisions import change_values
+from shipnav_dagster.ledger.decisions import SettledOrder, change_values, settle_orders_in
 from shipnav_dagster.ledger.repository import Ledger
 
 INTENDED, APPLIED, FAILED, CONFIRMED, NOT_APPLIED = (
@@ -47,7 +47,7 @@ def intend(
     before: dict[str, Any],
     record_keys: Sequence[str],
 ) -> int:
-    with ledger.engine.begin() as conn:
+    with ledger.writing() as conn:
         return int(
             conn.execute(
                 t.journal.insert()
@@ -87,6 +87,42 @@ def settle(
         )
         if changes:
             conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=now))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A PATCH NAV accepted, settled together with its order's result (``settle_orders``)."""
+
+    intent_id: int
+    changes: Sequence[dict[str, Any]]
+    detail: str | None = None
+
+
+def settle_orders(
+    ledger: Ledger,
+    orders: Sequence[SettledOrder],
+    applied: Sequence[Applied],
+    *,
+    run_id: str,
+    dry_run: bool = False,
+) -> None:
+    """Finished orders in one transaction: their accepted PATCHes settled as applied, with the
+    field changes (so a PATCH settled as applied is always in the audit trail), then the orders'
+    outcomes and claims. Until this commits those PATCHes stay ``intended``: a run that dies
+    first leaves them to the next run, which confirms them by re-reading NAV."""
+    now = utcnow()
+    with ledger.writing() as conn:
+        if applied:
+            conn.execute(
+                t.journal.update()
+                .where(t.journal.c.id == sa.bindparam("intent_id"))
+                .values(state=APPLIED, detail=sa.bindparam("settled_detail"), settled_at=now),
+                [{"intent_id": a.intent_id, "settled_detail": a.detail} for a in applied],
+            )
+            changes = [row for a in applied for row in a.changes]
+            if changes:
+                conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=now))
+        settle_orders_in(conn, orders, run_id=run_id, dry_run=dry_run)
 
 
 def unsettled(ledger: Ledger, *, dead_runs: Collection[str], limit: int = 1000) -> list[Intent]:

@@ -51,13 +51,16 @@ class OrdersMixin:
                 todo = [rows[i] for i in chunk if existing.get(i) != rows[i]["payload_hash"]]
                 changed += [i for i in chunk if i in existing and existing[i] != rows[i]["payload_hash"]]
                 if todo:
-                    stmt = self._insert(t.orders).values(todo)
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=[t.orders.c.order_id],
-                        set_={c.name: stmt.excluded[c.name] for c in t.orders.c if c.name != "order_id"},
-                    )
-                    conn.execute(stmt)
+                    conn.execute(self._order_upsert, todo)  # executemany: compiled once
         return changed
+
+    @property
+    def _order_upsert(self) -> Any:
+        stmt = self._insert(t.orders)
+        return stmt.on_conflict_do_update(
+            index_elements=[t.orders.c.order_id],
+            set_={c.name: stmt.excluded[c.name] for c in t.orders.c if c.name != "order_id"},
+        )
 
     def note_unreadable_orders(self, problems: Sequence[str], *, run_id: str | None) -> None:
         now = utcnow()

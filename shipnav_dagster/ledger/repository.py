@@ -1,7 +1,9 @@
 """Reading and writing the ledger. Every write is idempotent and safe with two concurrent writers
 on PostgreSQL (upserts use ON CONFLICT; cursors only move forward)."""
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,9 +53,20 @@ class Ledger(ClaimsMixin, DecisionsMixin, OrdersMixin, CursorsMixin, NavSnapshot
     def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
         self.url = url
         self.engine = engine or sa.create_engine(url, future=True, pool_pre_ping=True)
+        self._write_lock: threading.Lock | None = None
         if self.engine.dialect.name == "sqlite":
             # Dagster's run worker and the demo may write at once; wait instead of failing.
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._write_lock = threading.Lock()
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A write transaction for the write step's threads. SQLite takes one writer at a time,
+        and a connection that finds the database locked sleeps in its busy handler (1 ms, then
+        2, 5 ... up to 100 ms a try) rather than queueing; so this process's writers queue on a
+        lock instead. PostgreSQL writes concurrently."""
+        with self._write_lock or nullcontext(), self.engine.begin() as conn:
+            yield conn
 
     @property
     def is_postgres(self) -> bool:

@@ -160,18 +160,25 @@ class OrderWriter:
         )
 
     def write(
-        self, no: str, state: OrderState, on_settled: Callable[[OrderResult, OrderState], None]
+        self,
+        no: str,
+        state: OrderState,
+        on_settled: Callable[[OrderResult, OrderState, list[journal.Applied]], None],
     ) -> None:
-        """Write one order and hand its result, with the state it was decided from, to
-        ``on_settled`` (which records it in the ledger at once, order by order)."""
+        """Write one order and hand its result, with the state it was decided from and the
+        PATCHes NAV accepted (journalled as intended, to be settled as applied with the result),
+        to ``on_settled``."""
+        accepted: list[journal.Applied] = []
         if self.batcher is not None:
             with self.batcher.writer():
-                result, final = self._write(no, state)
+                result, final = self._write(no, state, accepted)
         else:
-            result, final = self._write(no, state)
-        on_settled(result, final)
+            result, final = self._write(no, state, accepted)
+        on_settled(result, final, accepted)
 
-    def _write(self, no: str, state: OrderState) -> tuple[OrderResult, OrderState]:
+    def _write(
+        self, no: str, state: OrderState, accepted: list[journal.Applied]
+    ) -> tuple[OrderResult, OrderState]:
         applied: list[EntityPatch] = []
         drop_agent = False
         plan: OrderPlan | None = None
@@ -193,7 +200,7 @@ class OrderWriter:
                 # is pushed to the lines by NAV (UpdateSalesLinesByFieldNo), which gives every line
                 # a new ETag; a line PATCH (Qty_to_Ship) leaves the header's ETag alone.
                 for patch in sorted(plan.patches, key=lambda p: p.entity != "SalesLine"):
-                    self._send(no, patch, state)
+                    self._send(no, patch, state, accepted)
                     applied.append(patch)
                 if self.ledger.versions_of_order(no) != state.records.versions:
                     # ShipStation changed a record of this order while it was being written (a
@@ -207,8 +214,10 @@ class OrderWriter:
                 # A PATCH whose answer was lost is retried by the client and then meets 409 on
                 # its own, now stale, ETag: if NAV holds exactly what it sent, it landed.
                 if self._landed(conflict.patch, state):
-                    self._settle_applied(
-                        no, conflict.patch, conflict.intent, state, "confirmed by re-reading NAV"
+                    accepted.append(
+                        self._accepted(
+                            no, conflict.patch, conflict.intent, state, "confirmed by re-reading NAV"
+                        )
                     )
                     applied.append(conflict.patch)
                 else:
@@ -260,7 +269,7 @@ class OrderWriter:
             failure=FailureKind.RECORD,
         ), state
 
-    def _send(self, no: str, patch: EntityPatch, state: OrderState) -> None:
+    def _send(self, no: str, patch: EntityPatch, state: OrderState, accepted: list[journal.Applied]) -> None:
         intent = self._intend(no, patch, state)
         try:
             self._apply(patch)
@@ -282,20 +291,14 @@ class OrderWriter:
         except httpx.TransportError as exc:
             journal.settle(self.ledger, intent, journal.FAILED, f"{type(exc).__name__}: {exc}")
             raise
-        self._settle_applied(no, patch, intent, state)
+        accepted.append(self._accepted(no, patch, intent, state))
 
-    def _settle_applied(
-        self, no: str, patch: EntityPatch, intent: int, state: OrderState, detail: str | None = None
-    ) -> None:
+    @staticmethod
+    def _accepted(
+        no: str, patch: EntityPatch, intent: int, state: OrderState, detail: str | None = None
+    ) -> journal.Applied:
         keys = [r.record_key for r in state.records.records]
-        journal.settle(
-            self.ledger,
-            intent,
-            journal.APPLIED,
-            detail,
-            changes=applied_rows(no, patch, keys),
-            run_id=self.run_id,
-        )
+        return journal.Applied(intent, applied_rows(no, patch, keys), detail)
 
     def _landed(self, patch: EntityPatch, state: OrderState) -> bool:
         current: dict[str, Any] | None

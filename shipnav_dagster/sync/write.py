@@ -1,8 +1,9 @@
 """The write step: every NAV order this run matched records to, one writer per order across all
-runs, orders side by side (an order's own PATCHes one after another), and each order's result
-recorded in the ledger as soon as it is known."""
+runs, orders side by side (an order's own PATCHes one after another), and the orders' results
+recorded in the ledger a few dozen at a time, each PATCH journalled before it is sent."""
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipnav_dagster.core.outcomes import OrderResult, change_rows, record_outcomes
+from shipnav_dagster.ledger import journal
+from shipnav_dagster.ledger.decisions import SettledOrder
 from shipnav_dagster.ledger.repository import Ledger, Loaded, OrderRecords
 from shipnav_dagster.nav.batch import MAX_OPERATIONS
 from shipnav_dagster.nav.client import NavClient
@@ -20,6 +23,12 @@ from shipnav_dagster.sync.recovery import settle_dead_runs
 
 ORDER_BATCH = 2000
 SAMPLE = 50
+# Finished orders are recorded this many at a time (or once the oldest has waited SETTLE_SECONDS):
+# one ledger transaction instead of one per order and one per PATCH. Their PATCHes are in the
+# journal from before they were sent, so a run that dies first loses no audit: the next run
+# confirms them by re-reading NAV.
+SETTLE_ORDERS = 64
+SETTLE_SECONDS = 2.0
 
 __all__ = ["WriteOptions", "WriteSummary", "write_back"]
 
@@ -76,41 +85,69 @@ def write_back(
         else None
     )
     writer = OrderWriter(nav, ledger, options, run_id=run_id, batcher=batcher)
-    lock = threading.Lock()
+    settler = _Settler(ledger, summary, run_id=run_id, dry_run=not options.record_state)
 
-    def settled(result: OrderResult, state: OrderState) -> None:
-        # In the worker, as soon as the order is done: a crash loses at most the orders in flight,
-        # and those are in the journal.
-        records = state.records
-        ledger.settle_order(
-            result.nav_order_no,
-            change_rows(result, records.records, applied_recorded=True),
-            record_outcomes(result, records.records, records.pending, records.versions),
-            run_id=run_id,
-            dry_run=not options.record_state,
-        )
-        with lock:
-            summary.add(result)
-
-    # One pool for the whole step: the next batch is read while this one is being written. With
-    # $batch, enough orders are written at once to fill a batch; NAV still sees at most
-    # max_concurrency requests at a time (the client's own limit).
-    workers = max(options.max_concurrency, MAX_OPERATIONS) if batcher else options.max_concurrency
+    # One pool for the whole step: the next batch is read while this one is being written. NAV
+    # sees at most max_concurrency requests at a time (the client's own limit); twice as many
+    # workers keep that many PATCHes in flight while the others plan and journal their orders.
+    # With $batch, enough orders are written at once to fill a batch.
+    workers = max(options.max_concurrency, MAX_OPERATIONS) if batcher else 2 * options.max_concurrency
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: list[tuple[str, Future[None]]] = []
-        for batch in _batches(
-            ledger, nav, options, run_id, nav_order_nos, dead_runs, extra_records or {}, summary
-        ):
-            pending += [(no, pool.submit(writer.write, no, state, settled)) for no, state in batch]
-            pending = _collect(pending, summary, wait=False)
-            log(f"writing {len(batch)} NAV orders")
-        _collect(pending, summary, wait=True)
+        try:
+            for batch in _batches(
+                ledger, nav, options, run_id, nav_order_nos, dead_runs, extra_records or {}, summary
+            ):
+                pending += [(no, pool.submit(writer.write, no, state, settler.add)) for no, state in batch]
+                pending = _collect(pending, summary, wait=False)
+                log(f"writing {len(batch)} NAV orders")
+            _collect(pending, summary, wait=True)
+        finally:
+            settler.flush()
     if batcher is not None:
         batcher.close()
         summary.batches = batcher.batches
     ledger.release_orders(run_id, list(nav_order_nos))
     summary.patches = nav.stats.patch - patches_before
     return summary
+
+
+class _Settler:
+    """Records finished orders in the ledger in groups (see SETTLE_ORDERS), from the workers."""
+
+    def __init__(self, ledger: Ledger, summary: WriteSummary, *, run_id: str, dry_run: bool) -> None:
+        self.ledger = ledger
+        self.summary = summary
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self._lock = threading.Lock()
+        self._orders: list[SettledOrder] = []
+        self._applied: list[journal.Applied] = []
+        self._since = 0.0
+
+    def add(self, result: OrderResult, state: OrderState, applied: list[journal.Applied]) -> None:
+        records = state.records
+        order = SettledOrder(
+            result.nav_order_no,
+            change_rows(result, records.records, applied_recorded=True),
+            record_outcomes(result, records.records, records.pending, records.versions),
+        )
+        with self._lock:
+            self.summary.add(result)
+            if not self._orders:
+                self._since = time.monotonic()
+            self._orders.append(order)
+            self._applied += applied
+            if len(self._orders) < SETTLE_ORDERS and time.monotonic() - self._since < SETTLE_SECONDS:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            orders, applied = self._orders, self._applied
+            self._orders, self._applied = [], []
+        if orders or applied:
+            journal.settle_orders(self.ledger, orders, applied, run_id=self.run_id, dry_run=self.dry_run)
 
 
 def _collect(
