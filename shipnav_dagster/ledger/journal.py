@@ -47,24 +47,23 @@ def intend(
     before: dict[str, Any],
     record_keys: Sequence[str],
 ) -> int:
+    values = {
+        "nav_order_no": nav_order_no,
+        "entity": entity,
+        "entity_key": entity_key,
+        "changes": json.dumps(changes, default=str),
+        "before": json.dumps(before, default=str),
+        "record_keys": json.dumps(sorted(record_keys)),
+        "state": INTENDED,
+        "run_id": run_id,
+        "created_at": utcnow(),
+    }
     with ledger.writing() as conn:
-        return int(
-            conn.execute(
-                t.journal.insert()
-                .values(
-                    nav_order_no=nav_order_no,
-                    entity=entity,
-                    entity_key=entity_key,
-                    changes=json.dumps(changes, default=str),
-                    before=json.dumps(before, default=str),
-                    record_keys=json.dumps(sorted(record_keys)),
-                    state=INTENDED,
-                    run_id=run_id,
-                    created_at=utcnow(),
-                )
-                .returning(t.journal.c.id)
-            ).scalar_one()
-        )
+        return int(conn.execute(_INTEND, values).scalar_one())
+
+
+# One statement for every PATCH of a run (only its values are bound per call).
+_INTEND = t.journal.insert().returning(t.journal.c.id)
 
 
 def settle(

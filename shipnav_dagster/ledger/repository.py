@@ -233,17 +233,7 @@ class Ledger(ClaimsMixin, DecisionsMixin, OrdersMixin, CursorsMixin, NavSnapshot
     def versions_of_order(self, nav_order_no: str) -> dict[str, int]:
         """The records matched to one NAV order and their versions (one indexed query)."""
         with self.engine.connect() as conn:
-            return dict(
-                conn.execute(
-                    sa.select(t.records.c.record_key, t.records.c.version)
-                    .where(t.records.c.nav_order_no == nav_order_no)
-                    .where(
-                        t.records.c.status.notin_(
-                            (RecordStatus.AMBIGUOUS, RecordStatus.INVALID, RecordStatus.NO_ORDER_YET)
-                        )
-                    )
-                ).all()
-            )
+            return dict(conn.execute(_VERSIONS_OF_ORDER, {"nav_order_no": nav_order_no}).all())
 
     def record_rows(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -259,6 +249,15 @@ class Ledger(ClaimsMixin, DecisionsMixin, OrdersMixin, CursorsMixin, NavSnapshot
         with self.engine.begin() as conn:
             add_events(conn, events)
 
+
+# Asked once per written order: built once, so each call only binds the order number.
+_VERSIONS_OF_ORDER = (
+    sa.select(t.records.c.record_key, t.records.c.version)
+    .where(t.records.c.nav_order_no == sa.bindparam("nav_order_no"))
+    .where(
+        t.records.c.status.notin_((RecordStatus.AMBIGUOUS, RecordStatus.INVALID, RecordStatus.NO_ORDER_YET))
+    )
+)
 
 _CHANGED_RECORD_COLUMNS = (
     "source_id",

@@ -91,7 +91,7 @@ def write_back(
     # sees at most max_concurrency requests at a time (the client's own limit); twice as many
     # workers keep that many PATCHes in flight while the others plan and journal their orders.
     # With $batch, enough orders are written at once to fill a batch.
-    workers = max(options.max_concurrency, MAX_OPERATIONS) if batcher else 2 * options.max_concurrency
+    workers = 2 * max(options.max_concurrency, MAX_OPERATIONS) if batcher else 2 * options.max_concurrency
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: list[tuple[str, Future[None]]] = []
         try:
