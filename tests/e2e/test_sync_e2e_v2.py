@@ -180,12 +180,24 @@ def test_the_same_shop_synced_through_v1_and_v2_ends_with_identical_nav(
     kind. A split-off box keyed into NAV as an order of its own, under the V1 child number
     ``…-1``, makes V1 find two NAV orders (ambiguous); V2 shows split shipments under their
     order's number only, so through V2 the box is one more package of that order (written to
-    nothing: the order's master label is unchanged)."""
+    nothing: the order's master label is unchanged).
+
+    V2 has no order date: tier 3 (customer name + order date) compares the Pacific date the
+    shipment was created, i.e. imported into ShipStation. An order placed before midnight and
+    imported after it is therefore found by name and date through V1 only; through V2 it waits for
+    an operator (never a guess at the day before). Whether the seed makes such an order depends
+    on the time of day the test runs."""
     now = pacific_now()
-    states, children = {}, set()
+    states, children, next_day = {}, set(), set()
     for generation in ("v1", "v2"):
         world, manifest = build_world_with_manifest(seed=11, orders=120, now=now)
         children = set(manifest.categories["marketplace_split_child"])
+        # V1 timestamps are Pacific wall-clock: the date is their first ten characters.
+        next_day = {
+            o["orderNumber"]
+            for o in world.shipstation.orders.values()
+            if o["orderDate"][:10] != o["createDate"][:10]
+        }
         sandbox.world = world
         folder = tmp_path / generation
         folder.mkdir()
@@ -199,12 +211,22 @@ def test_the_same_shop_synced_through_v1_and_v2_ends_with_identical_nav(
                 for k, r in first.records().items()
             }
         states[generation] = (nav_state(world), outcomes)
-    assert states["v1"][0] == states["v2"][0]
     v1, v2 = states["v1"][1], states["v2"][1]
     assert v1.keys() == v2.keys()
     differ = {k for k in v1 if v1[k] != v2[k]}
-    assert children and {v1[k][2] for k in differ} <= children
-    assert all(v1[k][0] == "ambiguous" and v2[k][0] in ("written", "already_correct") for k in differ)
+    late = {k for k in differ if v1[k][2] in next_day and v1[k][0] in ("written", "already_correct")}
+    assert all(v2[k][0] in ("no_order_yet", "needs_attention") for k in late)
+    untouched = {v1[k][1] for k in late}  # NAV orders V1 wrote and V2 left alone
+
+    def without(state: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {
+            part: {no: v for no, v in rows.items() if no not in untouched} for part, rows in state.items()
+        }
+
+    assert without(states["v1"][0]) == without(states["v2"][0])
+    rest = differ - late
+    assert children and {v1[k][2] for k in rest} <= children
+    assert all(v1[k][0] == "ambiguous" and v2[k][0] in ("written", "already_correct") for k in rest)
 
 
 # --------------------------------------------------------------------------------------------
