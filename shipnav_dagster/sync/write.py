@@ -99,9 +99,10 @@ def write_back(
                 ledger, nav, options, run_id, nav_order_nos, dead_runs, extra_records or {}, summary
             ):
                 pending += [(no, pool.submit(writer.write, no, state, settler.add)) for no, state in batch]
-                pending = _collect(pending, summary, wait=False)
+                # At most one batch read ahead of the writes: what is read waits in memory.
+                pending = _collect(pending, summary, keep=ORDER_BATCH)
                 log(f"writing {len(batch)} NAV orders")
-            _collect(pending, summary, wait=True)
+            _collect(pending, summary, keep=0)
         finally:
             settler.flush()
     if batcher is not None:
@@ -151,12 +152,13 @@ class _Settler:
 
 
 def _collect(
-    pending: list[tuple[str, Future[None]]], summary: WriteSummary, *, wait: bool
+    pending: list[tuple[str, Future[None]]], summary: WriteSummary, *, keep: int
 ) -> list[tuple[str, Future[None]]]:
-    """Surface errors of finished tasks (a bug, not a NAV answer: those are results)."""
+    """Wait for the oldest tasks until at most ``keep`` are unfinished, and surface errors of
+    finished ones (a bug, not a NAV answer: those are results)."""
     left = []
-    for no, future in pending:
-        if wait or future.done():
+    for index, (no, future) in enumerate(pending):
+        if future.done() or len(pending) - index > keep:
             future.result()
         else:
             left.append((no, future))
