@@ -28,9 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync_bench import Sandbox, parse_args  # bench scripts are not a package: found by the path above
-
-PAGE = 500
+from sync_bench import PAGE, Sandbox, parse_args  # bench scripts are not a package: found by the path above
 
 
 def _literal(value: str) -> str:

@@ -77,15 +77,28 @@ def settle(
 ) -> None:
     """Settle an intended PATCH; ``changes`` (the applied field changes) are recorded in the same
     transaction, so a PATCH that is settled as applied is always in the audit trail."""
+    with ledger.writing() as conn:
+        _settle_in(conn, state, [(intent_id, detail)], changes, run_id=run_id)
+
+
+def _settle_in(
+    conn: sa.Connection,
+    state: str,
+    intents: Sequence[tuple[int, str | None]],
+    changes: Sequence[dict[str, Any]],
+    *,
+    run_id: str | None,
+) -> None:
+    """Intended PATCHes (id, detail) settled as ``state``, with their field changes."""
     now = utcnow()
-    with ledger.engine.begin() as conn:
-        conn.execute(
-            t.journal.update()
-            .where(t.journal.c.id == intent_id)
-            .values(state=state, detail=detail, settled_at=now)
-        )
-        if changes:
-            conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=now))
+    conn.execute(
+        t.journal.update()
+        .where(t.journal.c.id == sa.bindparam("intent_id"))
+        .values(state=state, detail=sa.bindparam("settled_detail"), settled_at=now),
+        [{"intent_id": intent_id, "settled_detail": detail} for intent_id, detail in intents],
+    )
+    if changes:
+        conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=now))
 
 
 @dataclass(frozen=True)
@@ -109,18 +122,10 @@ def settle_orders(
     field changes (so a PATCH settled as applied is always in the audit trail), then the orders'
     outcomes and claims. Until this commits those PATCHes stay ``intended``: a run that dies
     first leaves them to the next run, which confirms them by re-reading NAV."""
-    now = utcnow()
     with ledger.writing() as conn:
         if applied:
-            conn.execute(
-                t.journal.update()
-                .where(t.journal.c.id == sa.bindparam("intent_id"))
-                .values(state=APPLIED, detail=sa.bindparam("settled_detail"), settled_at=now),
-                [{"intent_id": a.intent_id, "settled_detail": a.detail} for a in applied],
-            )
-            changes = [row for a in applied for row in a.changes]
-            if changes:
-                conn.execute(t.changes.insert(), change_values(changes, run_id=run_id, now=now))
+            intents = [(a.intent_id, a.detail) for a in applied]
+            _settle_in(conn, APPLIED, intents, [row for a in applied for row in a.changes], run_id=run_id)
         settle_orders_in(conn, orders, run_id=run_id, dry_run=dry_run)
 
 
